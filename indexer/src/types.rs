@@ -1,0 +1,81 @@
+//! Plain data types shared with the rest of peersearch (they cross the wire in CBOR).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One crawled page as the shard stores it. `url` is the unique key (upsert by URL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Document {
+    /// Normalized URL; the document's identity.
+    pub url: String,
+    /// The site authority, `host[:port]` lowercased, default port elided.
+    pub site: String,
+    /// `<title>` text.
+    pub title: String,
+    /// `<meta name="description">`.
+    pub description: String,
+    /// Visible text (no script/style), whitespace folded.
+    pub body: String,
+    /// Text of `h1`..`h6`, joined by newlines.
+    pub headings: String,
+    /// Anchor texts of links pointing at this page, joined by newlines.
+    pub anchor_text: String,
+    /// `<html lang>` (may be empty).
+    pub lang: String,
+    /// Unix seconds when fetched.
+    pub fetched_at: i64,
+    /// Hex SHA-256 of the extracted text (title + body); used for duplicate detection.
+    pub content_hash: String,
+}
+
+/// Corpus statistics for the terms of one query: what BM25 needs to score comparably
+/// across shards. Merging the stats of every shard gives the statistics of one central index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TermStats {
+    /// Number of documents.
+    pub num_docs: u64,
+    /// Total number of tokens per indexed text field (by field name).
+    pub field_tokens: BTreeMap<String, u64>,
+    /// Document frequency per term, keyed by [`term_key`] (`field` + `\u{0}` + term text).
+    pub doc_freq: BTreeMap<String, u64>,
+}
+
+impl TermStats {
+    /// Add the statistics of another shard into these.
+    pub fn merge(&mut self, other: &TermStats) {
+        self.num_docs += other.num_docs;
+        for (k, v) in &other.field_tokens {
+            *self.field_tokens.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.doc_freq {
+            *self.doc_freq.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
+/// The key of a term in [`TermStats::doc_freq`].
+pub fn term_key(field: &str, text: &str) -> String {
+    format!("{field}\u{0}{text}")
+}
+
+/// One search hit from a shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    /// The page's URL.
+    pub url: String,
+    /// Its title (plain text).
+    pub title: String,
+    /// HTML-escaped snippet where only `<b>`/`</b>` mark query terms.
+    pub snippet: String,
+    /// BM25 score (with the statistics handed in, if any).
+    pub score: f32,
+}
+
+/// The result of one shard search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SearchResults {
+    /// Best first; ties broken by URL ascending so that every shard orders alike.
+    pub hits: Vec<Hit>,
+    /// How many documents of this shard matched.
+    pub total_matches: u64,
+}

@@ -1,0 +1,285 @@
+//! Configuration of `peersearch start`: one serde struct with documented defaults, and the one
+//! place that merges flags, `PEERSEARCH_*` environment variables and the TOML file
+//! (flag beats env beats file beats default).
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Errors of loading the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The TOML file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML file is not valid.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid setting {name}: {message}")]
+    Invalid {
+        /// The setting.
+        name: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Every setting of a running peer. Field names are the flag names (`data-dir`, ...) in the
+/// TOML file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PeerConfig {
+    /// Index shard, crawl state and the peer's key. Default: the platform data dir
+    /// (`~/.local/share/peersearch` on Linux).
+    pub data_dir: PathBuf,
+    /// Web UI and JSON API address. Default `127.0.0.1:8080`; port 0 picks a free port.
+    pub http: SocketAddr,
+    /// p2p listen addresses. Default `/ip4/0.0.0.0/tcp/4001`.
+    pub listen: Vec<String>,
+    /// Known peers to join through.
+    pub bootstrap: Vec<String>,
+    /// URLs to start crawling from.
+    pub seed: Vec<String>,
+    /// How many peers hold each document. Default 3.
+    pub replication: usize,
+    /// Requests per second per host. Default 1.0.
+    pub crawl_rate: f64,
+    /// Stop crawling after this many pages fetched by this peer. Default unlimited.
+    pub max_pages: Option<u64>,
+    /// Allow crawling loopback/private/link-local addresses. Default off.
+    pub allow_private_addresses: bool,
+    /// Total deadline of one fetch in seconds (connect, headers and body). Default 30.
+    pub fetch_timeout_secs: u64,
+    /// Maximum link depth from a seed. Default 16.
+    pub max_depth: u32,
+    /// Maximum pages crawled per site. Default 10 000.
+    pub max_pages_per_site: u64,
+    /// Fetches in flight at once across all hosts. Default 16.
+    pub crawl_concurrency: usize,
+    /// How often staged documents are committed while crawling, in milliseconds. Default 1000
+    /// (the issue asks for at least every 2 s).
+    pub commit_interval_ms: u64,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        PeerConfig {
+            data_dir: default_data_dir(),
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen: vec!["/ip4/0.0.0.0/tcp/4001".to_string()],
+            bootstrap: Vec::new(),
+            seed: Vec::new(),
+            replication: 3,
+            crawl_rate: 1.0,
+            max_pages: None,
+            allow_private_addresses: false,
+            fetch_timeout_secs: 30,
+            max_depth: 16,
+            max_pages_per_site: 10_000,
+            crawl_concurrency: 16,
+            commit_interval_ms: 1000,
+        }
+    }
+}
+
+/// The platform data dir for peersearch.
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("peersearch")
+}
+
+/// What was given on the command line or in the environment (clap fills it; `None` means
+/// "not given", so the file or the default decides).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--http`.
+    pub http: Option<SocketAddr>,
+    /// `--listen` (empty: not given).
+    pub listen: Vec<String>,
+    /// `--bootstrap` (empty: not given).
+    pub bootstrap: Vec<String>,
+    /// `--seed` (empty: not given).
+    pub seed: Vec<String>,
+    /// `--replication`.
+    pub replication: Option<usize>,
+    /// `--crawl-rate`.
+    pub crawl_rate: Option<f64>,
+    /// `--max-pages`.
+    pub max_pages: Option<u64>,
+    /// `--allow-private-addresses` (a flag can only switch it on).
+    pub allow_private_addresses: bool,
+    /// `--fetch-timeout-secs`.
+    pub fetch_timeout_secs: Option<u64>,
+    /// `--max-depth`.
+    pub max_depth: Option<u32>,
+    /// `--max-pages-per-site`.
+    pub max_pages_per_site: Option<u64>,
+    /// `--crawl-concurrency`.
+    pub crawl_concurrency: Option<usize>,
+    /// `--commit-interval-ms`.
+    pub commit_interval_ms: Option<u64>,
+}
+
+impl PeerConfig {
+    /// Read a TOML file (missing keys take their defaults; unknown keys are an error).
+    pub fn from_file(path: &Path) -> Result<PeerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Merge: flag/env (`o`) beats the file (`file`, or the defaults when there is none).
+    pub fn merge(file: Option<PeerConfig>, o: Overrides) -> Result<PeerConfig, ConfigError> {
+        let mut c = file.unwrap_or_default();
+        if let Some(v) = o.data_dir {
+            c.data_dir = v;
+        }
+        if let Some(v) = o.http {
+            c.http = v;
+        }
+        if !o.listen.is_empty() {
+            c.listen = o.listen;
+        }
+        if !o.bootstrap.is_empty() {
+            c.bootstrap = o.bootstrap;
+        }
+        if !o.seed.is_empty() {
+            c.seed = o.seed;
+        }
+        if let Some(v) = o.replication {
+            c.replication = v;
+        }
+        if let Some(v) = o.crawl_rate {
+            c.crawl_rate = v;
+        }
+        if o.max_pages.is_some() {
+            c.max_pages = o.max_pages;
+        }
+        c.allow_private_addresses |= o.allow_private_addresses;
+        if let Some(v) = o.fetch_timeout_secs {
+            c.fetch_timeout_secs = v;
+        }
+        if let Some(v) = o.max_depth {
+            c.max_depth = v;
+        }
+        if let Some(v) = o.max_pages_per_site {
+            c.max_pages_per_site = v;
+        }
+        if let Some(v) = o.crawl_concurrency {
+            c.crawl_concurrency = v;
+        }
+        if let Some(v) = o.commit_interval_ms {
+            c.commit_interval_ms = v;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Check ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |name, message: &str| {
+            Err(ConfigError::Invalid {
+                name,
+                message: message.to_string(),
+            })
+        };
+        if !(1..=16).contains(&self.replication) {
+            return bad("replication", "must be between 1 and 16");
+        }
+        if !(self.crawl_rate.is_finite() && self.crawl_rate > 0.0 && self.crawl_rate <= 10_000.0) {
+            return bad("crawl-rate", "must be a number above 0 and at most 10000");
+        }
+        if self.max_pages == Some(0) {
+            return bad("max-pages", "must be at least 1");
+        }
+        if !(1..=600).contains(&self.fetch_timeout_secs) {
+            return bad("fetch-timeout-secs", "must be between 1 and 600");
+        }
+        if !(1..=256).contains(&self.crawl_concurrency) {
+            return bad("crawl-concurrency", "must be between 1 and 256");
+        }
+        if !(50..=2000).contains(&self.commit_interval_ms) {
+            return bad("commit-interval-ms", "must be between 50 and 2000");
+        }
+        if self.listen.is_empty() {
+            return bad("listen", "needs at least one address");
+        }
+        Ok(())
+    }
+
+    /// The fetch deadline as a duration.
+    pub fn fetch_timeout(&self) -> Duration {
+        Duration::from_secs(self.fetch_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_beats_file_beats_default() {
+        let file: PeerConfig = toml::from_str(
+            "replication = 2\ncrawl-rate = 5.0\nhttp = \"127.0.0.1:9000\"\nseed = [\"http://a.example/\"]",
+        )
+        .unwrap();
+        let merged = PeerConfig::merge(
+            Some(file),
+            Overrides {
+                replication: Some(1),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(merged.replication, 1, "flag wins over the file");
+        assert_eq!(merged.crawl_rate, 5.0, "file wins over the default");
+        assert_eq!(merged.http.port(), 9000);
+        assert_eq!(merged.seed, vec!["http://a.example/".to_string()]);
+        assert_eq!(merged.max_depth, 16, "default when neither says");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_ranges_are_errors() {
+        assert!(toml::from_str::<PeerConfig>("replicaton = 2").is_err());
+        let err = PeerConfig::merge(
+            None,
+            Overrides {
+                crawl_rate: Some(0.0),
+                ..Overrides::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("crawl-rate"), "{err}");
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "replication = \"three\"").unwrap();
+        let err = PeerConfig::from_file(&p).unwrap_err();
+        assert!(err.to_string().contains("c.toml"), "{err}");
+        assert!(PeerConfig::from_file(&dir.path().join("missing.toml")).is_err());
+    }
+}

@@ -1,0 +1,434 @@
+//! Fixture web sites served by real axum servers on `127.0.0.1:0`.
+//!
+//! [`TrapSite`] is the hostile site of the single-peer test: a few hundred interlinked pages
+//! with varied text plus every trap a crawler meets in the wild (robots.txt, noindex and
+//! nofollow, redirect chains and loops, 404s, a PDF, a 20 MiB page, a gzip bomb, a stalling
+//! page, deeply nested malformed HTML, a script in a title, an endless calendar). [`PlainSite`]
+//! serves plain interlinked pages (many of them make a multi-site corpus). Each page carries a
+//! marker word (`pgmark<site><n>`) so a test can ask for it by name.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Words the generated pages are written with (varied enough for BM25 to rank).
+const WORDS: &[&str] = &[
+    "river", "mountain", "engine", "garden", "library", "compiler", "harbor", "violin", "planet",
+    "orchard", "lantern", "glacier", "teapot", "railway", "meadow", "puzzle", "candle", "falcon",
+    "thunder", "biscuit", "canyon", "quartz", "saddle", "willow", "anchor", "bicycle", "cobalt",
+    "dolphin", "ember", "fjord", "granite", "hammock", "igloo", "jasmine", "kettle", "lagoon",
+    "marble", "nectar", "oyster", "pepper", "quiver", "raven", "sparrow", "tundra", "umbrella",
+    "velvet", "walnut", "yonder", "zephyr", "almond", "basalt", "cactus", "delta", "estuary",
+    "fossil", "geyser", "horizon", "island", "juniper", "kayak", "lichen", "monsoon", "nebula",
+    "obsidian", "prairie", "quarry", "reef", "savanna", "tide", "upland", "volcano", "wetland",
+    "async", "borrow", "closure", "trait", "macro", "lifetime", "iterator", "pattern", "module",
+    "crate", "vector", "string", "thread", "channel", "future", "runtime", "socket", "buffer",
+];
+
+/// A small deterministic generator (splitmix64) so fixtures are the same on every run.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+    /// A random word of the fixture vocabulary.
+    pub fn word(&mut self) -> &'static str {
+        WORDS[self.below(WORDS.len())]
+    }
+    /// `n` random words joined by spaces.
+    pub fn words(&mut self, n: usize) -> String {
+        (0..n).map(|_| self.word()).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// The marker word of page `n` of site `site` (one token for the analyzer).
+pub fn marker(site: usize, n: usize) -> String {
+    format!("pgmark{site}x{n}")
+}
+
+/// A running fixture server; aborted when dropped.
+#[derive(Debug)]
+pub struct Server {
+    /// The bound address.
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Serve `router` on a fresh port of 127.0.0.1 (the listener is bound before returning,
+    /// so there is no bind-then-drop race).
+    pub async fn start(router: Router) -> std::io::Result<Server> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Server { addr, task })
+    }
+    /// `http://127.0.0.1:PORT` + path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn html(body: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn page_html(title: &str, head_extra: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>{head_extra}</head><body>{body}</body></html>"
+    )
+}
+
+/// Generated text and links of one plain page.
+fn plain_page(site: usize, n: usize, pages: usize, extra_links: &str) -> String {
+    let mut rng = Rng::new((site as u64) << 32 | n as u64);
+    let title = format!("{} {} {}", rng.word(), rng.word(), marker(site, n));
+    let mut body = format!("<h1>{title}</h1>");
+    for _ in 0..3 {
+        body.push_str(&format!("<p>{} {}</p>", rng.words(40), marker(site, n)));
+    }
+    body.push_str("<ul>");
+    // A chain through every page guarantees reachability; a few random links make a web.
+    let next = (n + 1) % pages;
+    body.push_str(&format!("<li><a href=\"/page/{next}.html\">{}</a></li>", rng.words(2)));
+    for _ in 0..4 {
+        let to = rng.below(pages);
+        body.push_str(&format!("<li><a href=\"/page/{to}.html\">{}</a></li>", rng.words(3)));
+    }
+    body.push_str("</ul>");
+    body.push_str(extra_links);
+    page_html(&title, "", &body)
+}
+
+/// A site of `pages` interlinked plain pages: `/` links to `/page/0.html`.
+#[derive(Debug, Clone)]
+pub struct PlainSite {
+    /// Index of the site (part of every marker).
+    pub site: usize,
+    /// Number of pages.
+    pub pages: usize,
+    /// Extra HTML added to the home page (e.g. links to other sites).
+    pub home_links: String,
+}
+
+impl PlainSite {
+    /// The axum router of the site.
+    pub fn router(self) -> Router {
+        let s = Arc::new(self);
+        Router::new()
+            .route(
+                "/",
+                get(|State(s): State<Arc<PlainSite>>| async move {
+                    html(page_html(
+                        &format!("home of site {}", s.site),
+                        "",
+                        &format!(
+                            "<p>welcome {}</p><a href=\"/page/0.html\">start</a>{}",
+                            marker(s.site, 999_999),
+                            s.home_links
+                        ),
+                    ))
+                }),
+            )
+            .route(
+                "/page/{file}",
+                get(
+                    |State(s): State<Arc<PlainSite>>, Path(file): Path<String>| async move {
+                        match file.strip_suffix(".html").and_then(|n| n.parse::<usize>().ok()) {
+                            Some(n) if n < s.pages => html(plain_page(s.site, n, s.pages, "")),
+                            _ => StatusCode::NOT_FOUND.into_response(),
+                        }
+                    },
+                ),
+            )
+            .route("/robots.txt", get(|| async { "User-agent: *\nAllow: /\n" }))
+            .with_state(s)
+    }
+}
+
+/// The site index of the trap site's generated pages.
+pub const TRAP_SITE: usize = 0;
+/// Generated pages on the trap site.
+pub const TRAP_PAGES: usize = 300;
+
+/// The hostile single-peer fixture. `other_site` is the base URL of a second site
+/// (whose robots.txt answers 500) that the trap site links to.
+#[derive(Debug, Clone)]
+pub struct TrapSite {
+    /// Base URL of the site whose robots.txt fails with 500.
+    pub robots_500_site: String,
+    /// A URL on 127.0.0.1 of another port (for the SSRF guard test).
+    pub other_port_url: String,
+}
+
+/// Paths of the trap site that must end up searchable (besides the generated pages), with a
+/// word each that finds them.
+pub const TRAP_EXPECTED: &[(&str, &str)] = &[
+    ("/", "trapwelcome"),
+    ("/landing.html", "landingmarker"),
+    ("/via-noindex.html", "vianoindexmarker"),
+    ("/nofollow.html", "nofollowmarker"),
+    ("/nested.html", "nestedmarker"),
+    ("/script-title.html", "scripttitlemarker"),
+];
+
+/// Paths of the trap site that must never be searchable, with a word only they contain.
+pub const TRAP_FORBIDDEN: &[(&str, &str)] = &[
+    ("/private/secret.html", "privatesecretmarker"),
+    ("/noindex.html", "noindexmarker"),
+    ("/only-from-nofollow.html", "onlyfromnofollowmarker"),
+    ("/doc.pdf", "pdfmarker"),
+    ("/huge.html", "hugemarker"),
+    ("/bomb.html", "bombmarker"),
+    ("/stall.html", "stallmarker"),
+];
+
+impl TrapSite {
+    /// The axum router of the trap site.
+    pub fn router(self) -> Router {
+        let s = Arc::new(self);
+        let bomb = Arc::new(gzip_bomb());
+        let mut links = String::new();
+        for p in [
+            "/private/secret.html",
+            "/noindex.html",
+            "/nofollow.html",
+            "/redirect/1",
+            "/loop/a",
+            "/missing-1.html",
+            "/missing-2.html",
+            "/doc.pdf",
+            "/huge.html",
+            "/bomb.html",
+            "/stall.html",
+            "/nested.html",
+            "/script-title.html",
+            "/calendar?month=0",
+        ] {
+            links.push_str(&format!("<a href=\"{p}\">{p}</a> "));
+        }
+        let home_links = Arc::new(links);
+        Router::new()
+            .route(
+                "/",
+                get(move |State(s): State<Arc<TrapSite>>| {
+                    let home_links = home_links.clone();
+                    async move {
+                        html(page_html(
+                            "trap site home",
+                            "",
+                            &format!(
+                                "<p>trapwelcome</p><a href=\"/page/0.html\">pages</a> {} <a href=\"{}/\">other site</a> <a href=\"{}\">other port</a>",
+                                home_links, s.robots_500_site, s.other_port_url
+                            ),
+                        ))
+                    }
+                }),
+            )
+            .route(
+                "/page/{file}",
+                get(|Path(file): Path<String>| async move {
+                    match file.strip_suffix(".html").and_then(|n| n.parse::<usize>().ok()) {
+                        Some(n) if n < TRAP_PAGES => {
+                            html(plain_page(TRAP_SITE, n, TRAP_PAGES, ""))
+                        }
+                        _ => StatusCode::NOT_FOUND.into_response(),
+                    }
+                }),
+            )
+            .route(
+                "/robots.txt",
+                get(|| async { "User-agent: *\nDisallow: /private/\n" }),
+            )
+            .route(
+                "/private/secret.html",
+                get(|| async { html(page_html("secret", "", "<p>privatesecretmarker</p>")) }),
+            )
+            .route(
+                "/noindex.html",
+                get(|| async {
+                    html(page_html(
+                        "noindex page",
+                        "<meta name=\"robots\" content=\"noindex\">",
+                        "<p>noindexmarker</p><a href=\"/via-noindex.html\">onward</a>",
+                    ))
+                }),
+            )
+            .route(
+                "/via-noindex.html",
+                get(|| async { html(page_html("reached via noindex", "", "<p>vianoindexmarker</p>")) }),
+            )
+            .route(
+                "/nofollow.html",
+                get(|| async {
+                    html(page_html(
+                        "nofollow page",
+                        "<meta name=\"robots\" content=\"nofollow\">",
+                        "<p>nofollowmarker</p><a href=\"/only-from-nofollow.html\">hidden</a>",
+                    ))
+                }),
+            )
+            .route(
+                "/only-from-nofollow.html",
+                get(|| async { html(page_html("unreachable", "", "<p>onlyfromnofollowmarker</p>")) }),
+            )
+            .route("/redirect/1", get(|| async { Redirect::permanent("/redirect/2") }))
+            .route("/redirect/2", get(|| async { Redirect::temporary("/redirect/3") }))
+            .route("/redirect/3", get(|| async { Redirect::to("/landing.html") }))
+            .route(
+                "/landing.html",
+                get(|| async { html(page_html("landing page", "", "<p>landingmarker</p>")) }),
+            )
+            .route("/loop/a", get(|| async { Redirect::temporary("/loop/b") }))
+            .route("/loop/b", get(|| async { Redirect::temporary("/loop/a") }))
+            .route(
+                "/doc.pdf",
+                get(|| async {
+                    (
+                        [(header::CONTENT_TYPE, "application/pdf")],
+                        "%PDF-1.4\n% pdfmarker\n%%EOF\n",
+                    )
+                }),
+            )
+            .route(
+                "/huge.html",
+                get(|| async {
+                    let mut body = String::with_capacity(20 << 20);
+                    body.push_str("<html><head><title>huge</title></head><body><p>hugemarker ");
+                    while body.len() < 20 << 20 {
+                        body.push_str("filler text for the twenty mebibyte page ");
+                    }
+                    html(body)
+                }),
+            )
+            .route(
+                "/bomb.html",
+                get(move || {
+                    let bomb = bomb.clone();
+                    async move {
+                        let mut r = Response::new(Body::from((*bomb).clone()));
+                        r.headers_mut()
+                            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+                        r.headers_mut()
+                            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                        r
+                    }
+                }),
+            )
+            .route(
+                "/stall.html",
+                get(|| async {
+                    // Longer than any fetch deadline a test sets; the server stays bounded
+                    // because the fixture is dropped at the end of the test.
+                    tokio::time::sleep(Duration::from_secs(120)).await;
+                    html(page_html("stall", "", "<p>stallmarker</p>"))
+                }),
+            )
+            .route("/nested.html", get(|| async { html(nested_html()) }))
+            .route(
+                "/script-title.html",
+                get(|| async {
+                    html(
+                        "<html><head><title><script>alert(1)</script> scripted title</title></head><body><p>scripttitlemarker</p></body></html>".to_string(),
+                    )
+                }),
+            )
+            .route(
+                "/calendar",
+                get(|Query(q): Query<HashMap<String, String>>| async move {
+                    let month: u64 = q.get("month").and_then(|m| m.parse().ok()).unwrap_or(0);
+                    html(page_html(
+                        &format!("calendar month {month}"),
+                        "",
+                        &format!(
+                            "<p>calendartrap month {month}</p><a href=\"/calendar?month={}\">next month</a>",
+                            month + 1
+                        ),
+                    ))
+                }),
+            )
+            .with_state(s)
+    }
+}
+
+/// A site whose robots.txt answers 500: nothing of it may be crawled.
+pub fn robots_500_router() -> Router {
+    Router::new()
+        .route(
+            "/robots.txt",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+        )
+        .route(
+            "/",
+            get(|| async {
+                html(page_html(
+                    "robots 500 site",
+                    "",
+                    "<p>robotsfivehundredmarker</p><a href=\"/a.html\">a</a>",
+                ))
+            }),
+        )
+        .route(
+            "/a.html",
+            get(|| async { html(page_html("a", "", "<p>robotsfivehundredmarker</p>")) }),
+        )
+}
+
+/// 64 MiB of spaces gzip-compressed (about 64 KiB on the wire).
+fn gzip_bomb() -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let _ = enc.write_all(b"<html><body><p>bombmarker ");
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..64 {
+        let _ = enc.write_all(&chunk);
+    }
+    enc.finish().unwrap_or_default()
+}
+
+/// 60 000 unclosed nested elements around a marker.
+fn nested_html() -> String {
+    let mut s = String::from("<html><head><title>nested page</title></head><body>");
+    for i in 0..60_000 {
+        s.push_str(if i % 2 == 0 { "<div><span>" } else { "<b><i><table><td>" });
+    }
+    s.push_str("<p>nestedmarker deep inside</p>");
+    s.push_str("</body></html>");
+    s
+}

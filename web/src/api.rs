@@ -1,0 +1,220 @@
+//! The JSON types of the HTTP contract (`../shared/CONTRACT.md`) and the [`Backend`] trait
+//! through which the web layer reaches the peer. The node implements [`Backend`]; the CLI
+//! client deserializes the same types.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::future::Future;
+
+/// Where a search runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Fan out across the overlay (the default).
+    #[default]
+    Network,
+    /// Only this peer's shard.
+    Local,
+}
+
+/// A validated search request (limits already checked by the web layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchParams {
+    /// The raw query text, 1..=1024 bytes.
+    pub q: String,
+    /// 1..=100.
+    pub limit: usize,
+    /// 0..=1000.
+    pub offset: usize,
+    /// Network or local.
+    pub scope: Scope,
+    /// 50..=10000.
+    pub timeout_ms: u64,
+}
+
+/// One search hit as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiHit {
+    /// The page's URL.
+    pub url: String,
+    /// The page's title (plain text, not escaped).
+    pub title: String,
+    /// HTML-escaped text in which only `<b>` and `</b>` mark the query terms.
+    pub snippet: String,
+    /// BM25 score with network-wide statistics.
+    pub score: f32,
+    /// The peer id of the peer that answered with this hit.
+    pub peer: String,
+}
+
+/// How many peers a search reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PeerCounts {
+    /// Peers the query was sent to (this peer included).
+    pub queried: usize,
+    /// Peers that answered in time.
+    pub answered: usize,
+    /// Peers that failed or timed out.
+    pub failed: usize,
+}
+
+/// The 200 answer of `GET /api/search`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResponse {
+    /// The query as received.
+    pub query: String,
+    /// Ordered by score, highest first, no URL twice.
+    pub hits: Vec<ApiHit>,
+    /// Wall time spent answering.
+    pub took_ms: u64,
+    /// Fan-out accounting.
+    pub peers: PeerCounts,
+    /// True when some peer did not answer within the deadline.
+    pub partial: bool,
+    /// Total matching documents as far as known (an estimate across peers; may count replicas).
+    #[serde(default)]
+    pub total_hits: u64,
+}
+
+/// One refused seed URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// The URL as submitted.
+    pub url: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// The 202 answer of `POST /api/crawl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CrawlResponse {
+    /// How many URLs were accepted (queued here or handed to their owner).
+    pub accepted: usize,
+    /// The URLs that were refused, with reasons.
+    pub rejected: Vec<Rejected>,
+}
+
+/// `GET /api/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct StatusResponse {
+    /// This peer's libp2p id.
+    pub peer_id: String,
+    /// Crate version.
+    pub version: String,
+    /// The bound HTTP address.
+    pub http_addr: String,
+    /// The bound p2p addresses, each ending in `/p2p/<peer_id>`.
+    pub listen_addrs: Vec<String>,
+    /// Connected peers.
+    pub peers_connected: usize,
+    /// Peers in the Kademlia routing table.
+    pub routing_table_size: usize,
+    /// Committed documents a search can find now.
+    pub docs_indexed: u64,
+    /// URLs waiting to be fetched.
+    pub frontier_size: u64,
+    /// URLs being fetched or fetched but not yet committed.
+    pub crawl_in_flight: u64,
+    /// Pages fetched by this peer (any outcome but failure).
+    pub pages_crawled: u64,
+    /// Fetches that failed.
+    pub pages_failed: u64,
+    /// Seconds since start.
+    pub uptime_s: u64,
+}
+
+/// One entry of `GET /api/peers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// The remote peer id.
+    pub peer_id: String,
+    /// Its known addresses.
+    pub addrs: Vec<String>,
+    /// Last measured round-trip time, if any.
+    pub rtt_ms: Option<f64>,
+}
+
+/// One point of the activity history (one per minute is plenty).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPoint {
+    /// Unix seconds.
+    pub at_unix: u64,
+    /// Cumulative pages crawled at that time.
+    pub pages_crawled: u64,
+    /// Documents indexed at that time.
+    pub docs_indexed: u64,
+}
+
+/// A recent crawl failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrawlErrorEntry {
+    /// Unix seconds.
+    pub at_unix: u64,
+    /// The URL that failed.
+    pub url: String,
+    /// Why (short, lowercase).
+    pub reason: String,
+}
+
+/// What the peer page shows beyond [`StatusResponse`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Activity {
+    /// Samples over the last hour, oldest first.
+    pub history: Vec<HistoryPoint>,
+    /// Most recent crawl errors, newest first (bounded).
+    pub recent_errors: Vec<CrawlErrorEntry>,
+}
+
+/// Counters the node exposes for `/metrics` (the web layer adds its own HTTP metrics).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MetricsSnapshot {
+    /// Crawl results by outcome (`indexed`, `not_html`, `robots_denied`, `noindex`,
+    /// `duplicate`, `http_error`, `fetch_error`, ...).
+    pub crawl_outcomes: BTreeMap<String, u64>,
+    /// Committed documents.
+    pub docs_indexed: u64,
+    /// Bytes on disk of the index.
+    pub index_bytes: u64,
+    /// URLs waiting.
+    pub frontier_size: u64,
+    /// Connected peers.
+    pub peers_connected: usize,
+    /// Bytes sent per protocol name.
+    pub bytes_sent: BTreeMap<String, u64>,
+    /// Bytes received per protocol name.
+    pub bytes_received: BTreeMap<String, u64>,
+}
+
+/// A backend failure the web layer maps to a 5xx (or 4xx for `BadQuery`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The query could not be used (the message is safe to show).
+    #[error("bad query: {0}")]
+    BadQuery(String),
+    /// The peer is shutting down or a component is gone.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; details are logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What the web layer needs from the peer. Implemented by the node.
+pub trait Backend: Send + Sync + 'static {
+    /// Run a search (network or local per `params.scope`).
+    fn search(
+        &self,
+        params: SearchParams,
+    ) -> impl Future<Output = Result<SearchResponse, BackendError>> + Send;
+    /// Submit seed URLs to the crawl.
+    fn submit_urls(&self, urls: Vec<String>) -> impl Future<Output = CrawlResponse> + Send;
+    /// The status snapshot.
+    fn status(&self) -> impl Future<Output = StatusResponse> + Send;
+    /// Connected peers.
+    fn peers(&self) -> impl Future<Output = Vec<PeerInfo>> + Send;
+    /// History and recent errors for the peer page.
+    fn activity(&self) -> impl Future<Output = Activity> + Send;
+    /// Counters for `/metrics`.
+    fn metrics(&self) -> impl Future<Output = MetricsSnapshot> + Send;
+}
