@@ -1,0 +1,1175 @@
+//! [`Shard`]: one peer's tantivy index.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tantivy::collector::sort_key::{SortBySimilarityScore, SortByString};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::directory::error::LockError;
+use tantivy::query::{Bm25StatisticsProvider, TermQuery};
+use tantivy::schema::{IndexRecordOption, Schema};
+use tantivy::{
+    DocAddress, DocSet, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TERMINATED,
+    TantivyDocument, TantivyError, Term,
+};
+use tracing::{debug, info, warn};
+
+use crate::error::{Error, Result};
+use crate::query::{build_query, parse_query};
+use crate::schema::{ANALYZER_NAME, Fields, build_schema, en_stem_analyzer, names};
+use crate::snippet::Snippets;
+use crate::stats::{ProvidedStats, gather};
+use crate::types::{Document, Hit, SearchResults, TermStats};
+
+/// Most hits one search returns: the API's deepest page is offset 1000 + limit 100
+/// (CONTRACT.md), and callers ask for `offset + limit`.
+pub const MAX_TOP_K: usize = 1100;
+/// Most documents one [`Shard::docs_for_site`] call returns (a replication batch).
+pub const MAX_SITE_PAGE: usize = 1000;
+/// Indexing heap of the writer. tantivy needs at least 15 MB per indexing thread; 50 MB
+/// flushes segments rarely enough for crawl-sized batches (DEPENDENCIES.md).
+const WRITER_HEAP_BYTES: usize = 50_000_000;
+/// One indexing thread: the target machines have 2 cores, shared with crawling and search.
+const WRITER_THREADS: usize = 1;
+/// How long `open` waits for a writer lock held by a live process that is shutting down
+/// (a lock left by a killed process is released by the OS and never waits).
+const LOCK_RETRY_ATTEMPTS: u32 = 20;
+const LOCK_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// One peer's index shard: documents keyed by URL, searched with BM25.
+///
+/// All methods block (tantivy does disk I/O and CPU work): async callers run them on
+/// `tokio::task::spawn_blocking`, sharing the shard in an `Arc`. Writes (`upsert`,
+/// `delete`) are staged until [`Shard::commit`]; reads (`search`, `get`, `num_docs`, ...)
+/// see what was last committed.
+pub struct Shard {
+    index: Index,
+    schema: Schema,
+    reader: IndexReader,
+    fields: Fields,
+    writer: Mutex<WriterState>,
+    dir: Option<PathBuf>,
+}
+
+struct WriterState {
+    writer: IndexWriter,
+    /// Every operation since the last successful commit, kept so that a failed commit
+    /// (a full disk) can be retried: the writer is rolled back and these are replayed.
+    staged: Vec<StagedOp>,
+    /// The writer does not hold all of `staged` (a commit or an add failed).
+    needs_replay: bool,
+}
+
+enum StagedOp {
+    Upsert { url: String, doc: TantivyDocument },
+    Delete(String),
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("dir", &self.dir)
+            .field("num_docs", &self.num_docs())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shard {
+    /// Opens the shard in `dir`, creating the directory and an empty index if missing.
+    /// Documents committed before survive; uncommitted ones are gone. A writer lock left by
+    /// a killed process does not stop it (the OS released it); a lock held by a live process
+    /// is waited for briefly, then reported as [`Error::Locked`].
+    pub fn open(dir: &Path) -> Result<Shard> {
+        std::fs::create_dir_all(dir)?;
+        let (schema, fields) = build_schema();
+        let directory = MmapDirectory::open(dir)?;
+        let index = Index::open_or_create(directory, schema.clone())?;
+        Self::from_index(index, schema, fields, Some(dir.to_path_buf()))
+    }
+
+    /// A shard that lives in memory only (tests, benchmarks, throwaway peers).
+    pub fn open_in_ram() -> Result<Shard> {
+        let (schema, fields) = build_schema();
+        let index = Index::create_in_ram(schema.clone());
+        Self::from_index(index, schema, fields, None)
+    }
+
+    fn from_index(
+        index: Index,
+        schema: Schema,
+        fields: Fields,
+        dir: Option<PathBuf>,
+    ) -> Result<Shard> {
+        index
+            .tokenizers()
+            .register(ANALYZER_NAME, en_stem_analyzer());
+        let writer = open_writer(&index, dir.as_deref())?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let shard = Shard {
+            index,
+            schema,
+            reader,
+            fields,
+            writer: Mutex::new(WriterState {
+                writer,
+                staged: Vec::new(),
+                needs_replay: false,
+            }),
+            dir,
+        };
+        info!(dir = ?shard.dir, docs = shard.num_docs(), "shard opened");
+        Ok(shard)
+    }
+
+    /// The directory of the shard; `None` in RAM.
+    pub fn path(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, WriterState> {
+        // A panic while holding the lock leaves the state consistent enough: at worst the
+        // writer misses an operation, which `needs_replay` would not know about, so mark it.
+        self.writer.lock().unwrap_or_else(|poisoned| {
+            let mut state = poisoned.into_inner();
+            state.needs_replay = true;
+            state
+        })
+    }
+
+    /// Stages `doc`, replacing any document with the same URL at the next commit.
+    pub fn upsert(&self, doc: &Document) -> Result<()> {
+        let tantivy_doc = self.fields.to_tantivy_document(doc);
+        let mut state = self.lock_writer();
+        if !state.needs_replay {
+            state.writer.delete_term(self.fields.url_term(&doc.url));
+            if let Err(error) = state.writer.add_document(tantivy_doc.clone()) {
+                // Kept in `staged`: the next commit rolls back and replays it.
+                warn!(%error, url = %doc.url, "staging document failed");
+                state.needs_replay = true;
+            }
+        }
+        state.staged.push(StagedOp::Upsert {
+            url: doc.url.clone(),
+            doc: tantivy_doc,
+        });
+        Ok(())
+    }
+
+    /// Stages the removal of the document of `url` (no-op if there is none).
+    pub fn delete(&self, url: &str) -> Result<()> {
+        let mut state = self.lock_writer();
+        if !state.needs_replay {
+            state.writer.delete_term(self.fields.url_term(url));
+        }
+        state.staged.push(StagedOp::Delete(url.to_string()));
+        Ok(())
+    }
+
+    /// Makes every staged operation durable and searchable. On failure (a full disk) the
+    /// error is logged and returned, the staged operations are kept, and the shard stays
+    /// usable: a later commit retries them.
+    pub fn commit(&self) -> Result<()> {
+        let mut state = self.lock_writer();
+        if state.staged.is_empty() && !state.needs_replay {
+            self.reader.reload()?;
+            return Ok(());
+        }
+        if state.needs_replay {
+            self.replay(&mut state)?;
+        }
+        let pending = state.staged.len();
+        match state.writer.commit() {
+            Ok(_) => {
+                state.staged.clear();
+                drop(state);
+                if let Err(error) = self.reader.reload() {
+                    warn!(%error, "reloading the index reader failed");
+                    return Err(error.into());
+                }
+                debug!(pending, docs = self.num_docs(), "shard committed");
+                Ok(())
+            }
+            Err(error) => {
+                warn!(%error, pending, "commit failed");
+                state.needs_replay = true;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Rolls the writer back to the last commit and re-applies the staged operations.
+    fn replay(&self, state: &mut WriterState) -> Result<()> {
+        if let Err(error) = state.writer.rollback() {
+            warn!(%error, "rolling back the index writer failed");
+            return Err(error.into());
+        }
+        for op in &state.staged {
+            match op {
+                StagedOp::Upsert { url, doc } => {
+                    state.writer.delete_term(self.fields.url_term(url));
+                    if let Err(error) = state.writer.add_document(doc.clone()) {
+                        warn!(%error, "replaying staged documents failed");
+                        return Err(error.into());
+                    }
+                }
+                StagedOp::Delete(url) => {
+                    state.writer.delete_term(self.fields.url_term(url));
+                }
+            }
+        }
+        state.needs_replay = false;
+        debug!(ops = state.staged.len(), "staged operations replayed");
+        Ok(())
+    }
+
+    /// Number of committed (searchable) documents.
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Number of operations (upserts and deletes) staged since the last successful commit.
+    pub fn pending(&self) -> usize {
+        self.lock_writer().staged.len()
+    }
+
+    /// The committed document of `url`.
+    pub fn get(&self, url: &str) -> Result<Option<Document>> {
+        let searcher = self.reader.searcher();
+        let query = TermQuery::new(self.fields.url_term(url), IndexRecordOption::Basic);
+        let top = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
+        match top.first() {
+            Some(&(_, address)) => {
+                let doc: TantivyDocument = searcher.doc(address)?;
+                Ok(Some(self.fields.to_document(&doc)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The committed documents of `site` (exact `host[:port]`), as `(url, fetched_at)`
+    /// sorted by URL: what a replica compares to find what it lacks.
+    pub fn site_digest(&self, site: &str) -> Result<Vec<(String, i64)>> {
+        let searcher = self.reader.searcher();
+        Ok(self
+            .site_docs(&searcher, site)?
+            .into_iter()
+            .map(|d| (d.url, d.fetched_at))
+            .collect())
+    }
+
+    /// Up to `limit` (at most [`MAX_SITE_PAGE`]) committed documents of `site`, in URL
+    /// order, skipping the first `offset`: pages of a replication transfer.
+    pub fn docs_for_site(&self, site: &str, offset: usize, limit: usize) -> Result<Vec<Document>> {
+        let searcher = self.reader.searcher();
+        self.site_docs(&searcher, site)?
+            .into_iter()
+            .skip(offset)
+            .take(limit.min(MAX_SITE_PAGE))
+            .map(|d| {
+                let doc: TantivyDocument = searcher.doc(d.address)?;
+                Ok(self.fields.to_document(&doc))
+            })
+            .collect()
+    }
+
+    /// Every alive document of `site`, sorted by URL, read from fast fields.
+    fn site_docs(&self, searcher: &Searcher, site: &str) -> Result<Vec<SiteDoc>> {
+        let term = Term::from_field_text(self.fields.site, site);
+        let mut out = Vec::new();
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let inverted = segment.inverted_index(self.fields.site)?;
+            let Some(mut postings) = inverted.read_postings(&term, IndexRecordOption::Basic)?
+            else {
+                continue;
+            };
+            let Some(urls) = segment.fast_fields().str(names::URL)? else {
+                continue;
+            };
+            let fetched = segment.fast_fields().i64(names::FETCHED_AT)?;
+            let mut url = String::new();
+            let mut doc = postings.doc();
+            while doc != TERMINATED {
+                if !segment.is_deleted(doc)
+                    && let Some(url_ord) = urls.ords().first(doc)
+                    && urls.ord_to_str(url_ord, &mut url)?
+                {
+                    out.push(SiteDoc {
+                        url: url.clone(),
+                        fetched_at: fetched.first(doc).unwrap_or_default(),
+                        address: DocAddress::new(ord as u32, doc),
+                    });
+                }
+                doc = postings.advance();
+            }
+        }
+        out.sort_by(|a, b| a.url.cmp(&b.url));
+        Ok(out)
+    }
+
+    /// Every site with committed documents and how many it has, sorted by site.
+    pub fn sites(&self) -> Result<Vec<(String, u64)>> {
+        let searcher = self.reader.searcher();
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(self.fields.site)?;
+            let mut stream = inverted.terms().stream()?;
+            while stream.advance() {
+                let info = stream.value();
+                let alive = if segment.has_deletes() {
+                    let mut postings =
+                        inverted.read_postings_from_terminfo(info, IndexRecordOption::Basic)?;
+                    let mut alive = 0u64;
+                    let mut doc = postings.doc();
+                    while doc != TERMINATED {
+                        if !segment.is_deleted(doc) {
+                            alive += 1;
+                        }
+                        doc = postings.advance();
+                    }
+                    alive
+                } else {
+                    u64::from(info.doc_freq)
+                };
+                if alive > 0 {
+                    let site = String::from_utf8_lossy(stream.key()).into_owned();
+                    *counts.entry(site).or_default() += alive;
+                }
+            }
+        }
+        Ok(counts.into_iter().collect())
+    }
+
+    /// Bytes the index takes on disk (0 in RAM).
+    pub fn size_bytes(&self) -> u64 {
+        let Some(dir) = &self.dir else {
+            return 0;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        entries
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// This shard's BM25 statistics for the terms of `query`; merge the stats of every
+    /// shard ([`TermStats::merge`]) and hand the sum to [`Shard::search`] to score as one
+    /// central index would. Fails with [`Error::EmptyQuery`] like `search`.
+    ///
+    /// The counts are tantivy's BM25 inputs, which include deleted documents until a merge
+    /// purges them (document frequencies count them too, so the numbers stay consistent);
+    /// `num_docs` can therefore exceed [`Shard::num_docs`] after upserts or deletes.
+    pub fn term_stats(&self, query: &str) -> Result<TermStats> {
+        let parsed = parse_query(query)?;
+        let searcher = self.reader.searcher();
+        Ok(gather(&searcher, &self.schema, &self.fields, &parsed)?)
+    }
+
+    /// The best `top_k` (at most [`MAX_TOP_K`]) hits for `query`, ordered by score
+    /// descending then URL ascending, with snippets, and the number of matching documents.
+    ///
+    /// With `stats` (merged from every shard the query reaches, see [`Shard::term_stats`])
+    /// scores are exactly — bit for bit — those of one index holding every shard's
+    /// documents, so hits from different shards can be merged by score. Without, the
+    /// shard's own statistics are used. A query of only `site:` filters lists the sites'
+    /// documents, all scored [`crate::SITE_LISTING_SCORE`] (so in URL order).
+    pub fn search(
+        &self,
+        query: &str,
+        top_k: usize,
+        stats: Option<&TermStats>,
+    ) -> Result<SearchResults> {
+        let parsed = parse_query(query)?;
+        let tantivy_query = build_query(&parsed, &self.fields);
+        let searcher = self.reader.searcher();
+        // Ties are broken by URL inside the collector, so that every shard (and a central
+        // index) cuts the same documents at `top_k`.
+        let top_docs = TopDocs::with_limit(top_k.clamp(1, MAX_TOP_K)).order_by((
+            (SortBySimilarityScore, Order::Desc),
+            (SortByString::for_field(names::URL), Order::Asc),
+        ));
+        let collector = (top_docs, Count);
+        let provided = stats.map(|stats| ProvidedStats {
+            stats,
+            searcher: &searcher,
+            schema: &self.schema,
+        });
+        let statistics: &dyn Bm25StatisticsProvider = match &provided {
+            Some(p) => p,
+            None => &searcher,
+        };
+        let (top, total) =
+            searcher.search_with_statistics_provider(&*tantivy_query, &collector, statistics)?;
+
+        // Rarer terms weigh more when choosing the snippet passage.
+        let mut snippet_terms = BTreeMap::new();
+        for text in parsed.scoring_terms() {
+            let df = statistics.doc_freq(&Term::from_field_text(self.fields.body, text))?;
+            snippet_terms.insert(text.to_string(), 1.0 / (1.0 + df as f32));
+        }
+        let snippets = Snippets::new(snippet_terms, self.fields.body);
+
+        let mut hits = Vec::with_capacity(top.len().min(top_k));
+        for ((score, _url), address) in top.into_iter().take(top_k) {
+            let stored: TantivyDocument = searcher.doc(address)?;
+            let doc = self.fields.to_document(&stored);
+            let title = if doc.title.trim().is_empty() {
+                doc.url.clone()
+            } else {
+                doc.title.trim().to_string()
+            };
+            hits.push(Hit {
+                snippet: snippets.make(&doc.body, &doc.description),
+                url: doc.url,
+                title,
+                score,
+            });
+        }
+        Ok(SearchResults {
+            hits,
+            total_matches: total as u64,
+        })
+    }
+
+    /// The tantivy index (for tools such as benchmarks or inspection).
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+}
+
+struct SiteDoc {
+    url: String,
+    fetched_at: i64,
+    address: DocAddress,
+}
+
+fn open_writer(index: &Index, dir: Option<&Path>) -> Result<IndexWriter> {
+    let mut attempt = 0;
+    loop {
+        match index.writer_with_num_threads(WRITER_THREADS, WRITER_HEAP_BYTES) {
+            Ok(writer) => return Ok(writer),
+            Err(TantivyError::LockFailure(LockError::LockBusy, _))
+                if attempt + 1 < LOCK_RETRY_ATTEMPTS =>
+            {
+                attempt += 1;
+                debug!(attempt, "index writer lock busy, retrying");
+                std::thread::sleep(LOCK_RETRY_DELAY);
+            }
+            Err(TantivyError::LockFailure(LockError::LockBusy, _)) => {
+                return Err(Error::Locked(
+                    dir.map(Path::to_path_buf).unwrap_or_default(),
+                ));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::mpsc;
+
+    use crate::query::SITE_LISTING_SCORE;
+    use crate::types::term_key;
+
+    fn page(url: &str, title: &str, body: &str) -> Document {
+        let site = url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default()
+            .to_string();
+        Document {
+            url: url.to_string(),
+            site,
+            title: title.to_string(),
+            body: body.to_string(),
+            fetched_at: 1_700_000_000,
+            ..Document::default()
+        }
+    }
+
+    fn shard_with(docs: &[Document]) -> Result<Shard> {
+        let shard = Shard::open_in_ram()?;
+        for doc in docs {
+            shard.upsert(doc)?;
+        }
+        shard.commit()?;
+        Ok(shard)
+    }
+
+    fn urls(results: &SearchResults) -> Vec<&str> {
+        results.hits.iter().map(|h| h.url.as_str()).collect()
+    }
+
+    #[test]
+    fn shard_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Shard>();
+        assert_send_sync::<Arc<Shard>>();
+    }
+
+    #[test]
+    fn upsert_of_the_same_url_keeps_one_document() -> Result<()> {
+        let shard = Shard::open_in_ram()?;
+        shard.upsert(&page("http://a.example/", "old title", "old body"))?;
+        shard.commit()?;
+        shard.upsert(&page("http://a.example/", "new title", "new body"))?;
+        assert_eq!(shard.pending(), 1);
+        assert_eq!(shard.num_docs(), 1);
+        shard.commit()?;
+        assert_eq!(shard.pending(), 0);
+        assert_eq!(shard.num_docs(), 1);
+        let doc = shard.get("http://a.example/")?.expect("document is there");
+        assert_eq!(doc.title, "new title");
+        assert!(shard.search("old", 10, None)?.hits.is_empty());
+        // Twice in one batch also ends as one document.
+        shard.upsert(&page("http://b.example/", "one", "x"))?;
+        shard.upsert(&page("http://b.example/", "two", "x"))?;
+        shard.commit()?;
+        assert_eq!(shard.num_docs(), 2);
+        assert_eq!(
+            shard.get("http://b.example/")?.map(|d| d.title),
+            Some("two".into())
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn delete_removes_the_document_at_commit() -> Result<()> {
+        let shard = shard_with(&[
+            page("http://a.example/1", "alpha", "x"),
+            page("http://a.example/2", "beta", "x"),
+        ])?;
+        shard.delete("http://a.example/1")?;
+        shard.delete("http://nowhere.example/")?;
+        assert_eq!(shard.pending(), 2);
+        assert_eq!(shard.num_docs(), 2, "not visible before commit");
+        shard.commit()?;
+        assert_eq!(shard.num_docs(), 1);
+        assert!(shard.get("http://a.example/1")?.is_none());
+        assert!(shard.search("alpha", 10, None)?.hits.is_empty());
+        assert_eq!(shard.sites()?, vec![("a.example".to_string(), 1)]);
+        Ok(())
+    }
+
+    #[test]
+    fn reopening_keeps_committed_documents_and_drops_uncommitted_ones() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        {
+            let shard = Shard::open(dir.path())?;
+            shard.upsert(&page("http://a.example/kept", "kept", "committed words"))?;
+            shard.commit()?;
+            shard.upsert(&page("http://a.example/lost", "lost", "staged words"))?;
+            assert!(shard.size_bytes() > 0);
+        }
+        let shard = Shard::open(dir.path())?;
+        assert_eq!(shard.num_docs(), 1);
+        assert!(shard.get("http://a.example/kept")?.is_some());
+        assert!(shard.get("http://a.example/lost")?.is_none());
+        assert_eq!(
+            urls(&shard.search("words", 10, None)?),
+            vec!["http://a.example/kept"]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_leftover_lock_file_does_not_stop_opening() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        {
+            let shard = Shard::open(dir.path())?;
+            shard.upsert(&page("http://a.example/", "t", "b"))?;
+            shard.commit()?;
+        }
+        // What a killed process leaves behind: the lock files, no longer locked by anyone.
+        std::fs::write(dir.path().join(".tantivy-writer.lock"), b"")?;
+        std::fs::write(dir.path().join(".tantivy-meta.lock"), b"")?;
+        let shard = Shard::open(dir.path())?;
+        assert_eq!(shard.num_docs(), 1);
+        shard.upsert(&page("http://a.example/2", "t", "b"))?;
+        shard.commit()?;
+        assert_eq!(shard.num_docs(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_second_live_writer_on_the_same_directory_is_refused() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let _first = Shard::open(dir.path())?;
+        assert!(matches!(Shard::open(dir.path()), Err(Error::Locked(_))));
+        Ok(())
+    }
+
+    #[test]
+    fn failed_writer_state_is_replayed_at_the_next_commit() -> Result<()> {
+        let shard = shard_with(&[page("http://a.example/0", "zero", "x")])?;
+        shard.upsert(&page("http://a.example/1", "one", "x"))?;
+        shard.upsert(&page("http://a.example/0", "zero again", "x"))?;
+        shard.delete("http://a.example/1")?;
+        shard.upsert(&page("http://a.example/2", "two", "x"))?;
+        // What a failed commit leaves: the writer may miss staged operations.
+        shard.lock_writer().needs_replay = true;
+        shard.upsert(&page("http://a.example/3", "three", "x"))?;
+        assert_eq!(shard.pending(), 5);
+        shard.commit()?;
+        assert_eq!(shard.pending(), 0);
+        assert_eq!(shard.num_docs(), 3);
+        assert_eq!(
+            shard.get("http://a.example/0")?.map(|d| d.title),
+            Some("zero again".into())
+        );
+        assert!(shard.get("http://a.example/1")?.is_none());
+        assert!(shard.get("http://a.example/3")?.is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn phrase_must_and_exclude_select_documents() -> Result<()> {
+        let shard = shard_with(&[
+            page("http://a.example/1", "", "the quick brown fox jumps"),
+            page("http://a.example/2", "", "brown quick fox sleeps"),
+            page("http://a.example/3", "", "a lazy dog and a quick cat"),
+        ])?;
+        let r = shard.search("\"quick brown\"", 10, None)?;
+        assert_eq!(urls(&r), vec!["http://a.example/1"]);
+        assert_eq!(r.total_matches, 1);
+
+        let mut r = urls(&shard.search("quick +fox", 10, None)?)
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        r.sort();
+        assert_eq!(r, vec!["http://a.example/1", "http://a.example/2"]);
+
+        let r = shard.search("quick -fox", 10, None)?;
+        assert_eq!(urls(&r), vec!["http://a.example/3"]);
+        let r = shard.search("quick -\"brown fox\"", 10, None)?;
+        assert_eq!(r.total_matches, 2);
+        assert!(!urls(&r).contains(&"http://a.example/1"));
+        // Words are OR'ed by default.
+        assert_eq!(shard.search("jumps sleeps", 10, None)?.total_matches, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn site_filter_matches_subdomains_and_excludes() -> Result<()> {
+        let shard = shard_with(&[
+            page("http://example.com/a", "", "rust guide"),
+            page("http://docs.example.com:8080/b", "", "rust reference"),
+            page("http://other.org/c", "", "rust news"),
+            page("http://notexample.com/d", "", "rust blog"),
+        ])?;
+        let mut found = urls(&shard.search("rust site:example.com", 10, None)?)
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        found.sort();
+        assert_eq!(
+            found,
+            vec!["http://docs.example.com:8080/b", "http://example.com/a"]
+        );
+        let r = shard.search("rust site:docs.example.com:8080", 10, None)?;
+        assert_eq!(urls(&r), vec!["http://docs.example.com:8080/b"]);
+        let r = shard.search("rust site:other.org site:notexample.com", 10, None)?;
+        assert_eq!(r.total_matches, 2);
+        let r = shard.search("rust -site:example.com", 10, None)?;
+        assert_eq!(r.total_matches, 2);
+        assert!(
+            urls(&r)
+                .iter()
+                .all(|u| !u.contains("example.com/") || u.contains("notexample"))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn only_site_filter_lists_the_site_in_url_order() -> Result<()> {
+        let shard = shard_with(&[
+            page("http://example.com/b", "", "two"),
+            page("http://example.com/a", "", "one"),
+            page("http://sub.example.com/c", "", "three"),
+            page("http://other.org/", "", "four"),
+        ])?;
+        let r = shard.search("site:example.com", 10, None)?;
+        assert_eq!(
+            urls(&r),
+            vec![
+                "http://example.com/a",
+                "http://example.com/b",
+                "http://sub.example.com/c"
+            ]
+        );
+        assert!(r.hits.iter().all(|h| h.score == SITE_LISTING_SCORE));
+        let r = shard.search("site:example.com -three", 10, None)?;
+        assert_eq!(r.total_matches, 2);
+        assert_eq!(
+            urls(&shard.search("site:example.com", 1, None)?),
+            vec!["http://example.com/a"]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn stemming_finds_other_forms_of_a_word() -> Result<()> {
+        let shard = shard_with(&[page("http://a.example/", "", "she runs every day")])?;
+        assert_eq!(shard.search("running", 10, None)?.total_matches, 1);
+        assert_eq!(shard.search("RUN", 10, None)?.total_matches, 1);
+        let hit = &shard.search("running", 10, None)?.hits[0];
+        assert!(hit.snippet.contains("<b>runs</b>"), "{}", hit.snippet);
+        Ok(())
+    }
+
+    #[test]
+    fn words_in_the_url_are_found() -> Result<()> {
+        let shard = shard_with(&[page("http://a.example/tantivy-guide", "guide", "text")])?;
+        assert_eq!(shard.search("tantivy", 10, None)?.total_matches, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_title_match_outranks_a_body_match() -> Result<()> {
+        let shard = shard_with(&[
+            page(
+                "http://a.example/body",
+                "something else",
+                "all about zebras here",
+            ),
+            page(
+                "http://a.example/title",
+                "zebras",
+                "all about something here",
+            ),
+        ])?;
+        let r = shard.search("zebra", 10, None)?;
+        assert_eq!(
+            urls(&r),
+            vec!["http://a.example/title", "http://a.example/body"]
+        );
+        assert!(r.hits[0].score > r.hits[1].score);
+        Ok(())
+    }
+
+    #[test]
+    fn equal_scores_are_ordered_by_url_and_cut_alike() -> Result<()> {
+        let docs: Vec<Document> = ["d", "b", "e", "a", "c"]
+            .iter()
+            .map(|n| page(&format!("http://a.example/{n}"), "same", "same text"))
+            .collect();
+        let shard = shard_with(&docs)?;
+        let r = shard.search("same", 3, None)?;
+        assert_eq!(
+            urls(&r),
+            vec![
+                "http://a.example/a",
+                "http://a.example/b",
+                "http://a.example/c"
+            ]
+        );
+        assert_eq!(r.total_matches, 5);
+        assert!(shard.search("same", 0, None)?.hits.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn hostile_queries_neither_panic_nor_hang() -> Result<()> {
+        let shard = Arc::new(shard_with(&[page(
+            "http://a.example/",
+            "a title",
+            "a body with words",
+        )])?);
+        let junk: String = (0..2048u32)
+            .map(|i| char::from_u32(33 + (i * 7919) % 94).unwrap_or('x'))
+            .collect();
+        let control: String = (0u8..32).map(char::from).collect();
+        let queries = vec![
+            "a:(^".to_string(),
+            "\"unbalanced".to_string(),
+            "((((".to_string(),
+            junk,
+            "-x".to_string(),
+            "🦀 🚀 body".to_string(),
+            "🦀🚀".to_string(),
+            control,
+            "title:a AND body:(b OR c)^2 ~ * ? [a TO z]".to_string(),
+            "site:".to_string(),
+            "+\"\" -\"\"".to_string(),
+            "\u{202e}body\u{200b}".to_string(),
+            "x".repeat(100_000),
+        ];
+        let (tx, rx) = mpsc::channel();
+        let worker = {
+            let shard = Arc::clone(&shard);
+            std::thread::spawn(move || {
+                for q in queries {
+                    let outcome = (shard.search(&q, 10, None), shard.term_stats(&q));
+                    let ok = matches!(outcome.0, Ok(_) | Err(Error::EmptyQuery))
+                        && matches!(outcome.1, Ok(_) | Err(Error::EmptyQuery));
+                    tx.send((q.chars().take(40).collect::<String>(), ok))
+                        .expect("test thread waits");
+                }
+            })
+        };
+        for _ in 0..13 {
+            let (q, ok) = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("query finished in time");
+            assert!(ok, "unexpected error for {q:?}");
+        }
+        worker.join().expect("no panic");
+        assert!(matches!(
+            shard.search("-x", 10, None),
+            Err(Error::EmptyQuery)
+        ));
+        assert_eq!(shard.search("🦀 🚀 body", 10, None)?.total_matches, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn snippets_escape_html_and_highlight_terms() -> Result<()> {
+        let shard = shard_with(&[Document {
+            description: "a description".into(),
+            ..page(
+                "http://a.example/",
+                "<i>Title</i>",
+                "intro <script>alert(1)</script> then the keyword & more text",
+            )
+        }])?;
+        let hit = &shard.search("keyword", 10, None)?.hits[0];
+        assert!(hit.snippet.contains("<b>keyword</b>"), "{}", hit.snippet);
+        assert!(
+            hit.snippet
+                .contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{}",
+            hit.snippet
+        );
+        assert!(hit.snippet.contains("&amp;"), "{}", hit.snippet);
+        assert_eq!(hit.snippet.matches('<').count(), 2, "{}", hit.snippet);
+        assert_eq!(hit.title, "<i>Title</i>", "title stays plain text");
+        // A title-only match falls back to the escaped start of the body.
+        let hit = &shard.search("title", 10, None)?.hits[0];
+        assert!(
+            hit.snippet.starts_with("intro &lt;script&gt;"),
+            "{}",
+            hit.snippet
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn term_stats_count_documents_tokens_and_frequencies() -> Result<()> {
+        let shard = shard_with(&[
+            page("http://a.example/1", "Fox", "the quick fox"),
+            page("http://a.example/2", "Dogs", "lazy dogs and a fox"),
+            page("http://a.example/3", "", "nothing"),
+        ])?;
+        let stats = shard.term_stats("foxes \"lazy dog\" -nothing")?;
+        assert_eq!(stats.num_docs, 3);
+        assert_eq!(stats.field_tokens["title"], 2);
+        assert_eq!(stats.field_tokens["body"], 3 + 5 + 1);
+        // url_text: http a example 1 -> 4 tokens each.
+        assert_eq!(stats.field_tokens["url_text"], 12);
+        assert_eq!(stats.field_tokens.len(), 6);
+        assert_eq!(stats.doc_freq[&term_key("body", "fox")], 2);
+        assert_eq!(stats.doc_freq[&term_key("title", "fox")], 1);
+        assert_eq!(stats.doc_freq[&term_key("body", "lazi")], 1);
+        assert_eq!(stats.doc_freq[&term_key("title", "dog")], 1);
+        assert_eq!(stats.doc_freq[&term_key("anchor_text", "dog")], 0);
+        assert!(!stats.doc_freq.contains_key(&term_key("body", "noth")));
+        assert_eq!(stats.doc_freq.len(), 3 * 6);
+        assert!(matches!(shard.term_stats("-fox"), Err(Error::EmptyQuery)));
+        Ok(())
+    }
+
+    #[test]
+    fn own_stats_give_the_same_scores_as_no_stats() -> Result<()> {
+        let shard = shard_with(&corpus(0..60))?;
+        for q in ["alpha beta", "+gamma delta", "\"alpha beta\" omega"] {
+            let stats = shard.term_stats(q)?;
+            assert_eq!(
+                shard.search(q, 20, None)?,
+                shard.search(q, 20, Some(&stats))?,
+                "{q}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn inconsistent_stats_do_not_panic() -> Result<()> {
+        let shard = shard_with(&corpus(0..20))?;
+        let mut stats = TermStats::default();
+        stats.doc_freq.insert(term_key("body", "alpha"), u64::MAX);
+        stats.field_tokens.insert("body".into(), 0);
+        let r = shard.search("alpha", 10, Some(&stats))?;
+        assert!(r.hits.iter().all(|h| h.score.is_finite()));
+        Ok(())
+    }
+
+    #[test]
+    fn site_digest_and_pages_list_a_site_in_url_order() -> Result<()> {
+        let mut docs = vec![
+            page("http://s.example/c", "", "x"),
+            page("http://s.example/a", "", "x"),
+            page("http://t.example/z", "", "x"),
+        ];
+        docs[0].fetched_at = 30;
+        docs[1].fetched_at = 10;
+        let shard = shard_with(&docs)?;
+        shard.upsert(&page("http://s.example/b", "", "x"))?;
+        shard.commit()?;
+        shard.delete("http://s.example/c")?;
+        shard.upsert(&page("http://sub.s.example/d", "", "x"))?;
+        shard.commit()?;
+        assert_eq!(
+            shard.site_digest("s.example")?,
+            vec![
+                ("http://s.example/a".to_string(), 10),
+                ("http://s.example/b".to_string(), 1_700_000_000),
+            ]
+        );
+        let page2 = shard.docs_for_site("s.example", 1, 10)?;
+        assert_eq!(page2.len(), 1);
+        assert_eq!(page2[0].url, "http://s.example/b");
+        assert_eq!(page2[0], shard.get("http://s.example/b")?.expect("present"));
+        assert!(shard.docs_for_site("s.example", 5, 10)?.is_empty());
+        assert!(shard.site_digest("nowhere.example")?.is_empty());
+        assert_eq!(
+            shard.sites()?,
+            vec![
+                ("s.example".to_string(), 2),
+                ("sub.s.example".to_string(), 1),
+                ("t.example".to_string(), 1),
+            ]
+        );
+        Ok(())
+    }
+
+    const VOCABULARY: [&str; 24] = [
+        "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+        "lambda", "omega", "rust", "search", "engine", "peer", "index", "shard", "query", "score",
+        "network", "crawl", "page", "link",
+    ];
+
+    /// A deterministic pseudo-random corpus (no RNG dependency: a 64-bit LCG).
+    fn corpus(range: std::ops::Range<u64>) -> Vec<Document> {
+        range
+            .map(|i| {
+                let mut state = i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let mut next = |n: u64| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    (state >> 33) % n
+                };
+                let mut words = |min: u64, span: u64| {
+                    let n = min + next(span);
+                    // Skewed choice: low words are common, high ones rare.
+                    (0..n)
+                        .map(|_| {
+                            let a = next(VOCABULARY.len() as u64);
+                            let b = next(VOCABULARY.len() as u64);
+                            VOCABULARY[a.min(b) as usize]
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                let title = words(1, 5);
+                let body = words(5, 80);
+                let headings = words(0, 6);
+                let description = words(0, 12);
+                let anchor_text = words(0, 4);
+                let site = format!("site{}.example", i % 7);
+                Document {
+                    url: format!("http://{site}/page/{i}"),
+                    site,
+                    title,
+                    description,
+                    body,
+                    headings,
+                    anchor_text,
+                    lang: "en".into(),
+                    fetched_at: 1_700_000_000 + i as i64,
+                    content_hash: format!("{i:064x}"),
+                }
+            })
+            .collect()
+    }
+
+    /// tantivy sums an intersection's clauses in order of their cost (document frequency in
+    /// the segment), which differs between a half and the whole when term frequencies are
+    /// distributed unevenly; the scores must not.
+    #[test]
+    fn uneven_term_frequencies_across_shards_still_score_exactly() -> Result<()> {
+        let body = |parts: &[(&str, usize)], pad: usize| {
+            let mut words = Vec::new();
+            for &(word, n) in parts {
+                words.extend(std::iter::repeat_n(word, n));
+            }
+            words.extend(std::iter::repeat_n("pad", pad));
+            words.join(" ")
+        };
+        let mut half_a_docs = Vec::new();
+        for i in 0..30usize {
+            let mut parts = vec![("zulu", 1 + i % 3)];
+            if i < 20 {
+                parts.push(("yank", 1 + i % 4));
+            }
+            if i < 10 {
+                parts.push(("xray", 1 + i % 5));
+            }
+            half_a_docs.push(page(
+                &format!("http://a.example/{i}"),
+                "",
+                &body(&parts, i % 7),
+            ));
+        }
+        let mut half_b_docs = Vec::new();
+        for j in 0..41usize {
+            let mut parts = vec![("yank", 1 + j % 2)];
+            if j < 40 {
+                parts.push(("xray", 1 + j % 3));
+            }
+            if j == 0 {
+                parts.push(("zulu", 1));
+            }
+            half_b_docs.push(page(
+                &format!("http://b.example/{j}"),
+                "",
+                &body(&parts, j % 5),
+            ));
+        }
+        let all: Vec<Document> = half_a_docs.iter().chain(&half_b_docs).cloned().collect();
+        let combined = shard_with(&all)?;
+        let half_a = shard_with(&half_a_docs)?;
+        let half_b = shard_with(&half_b_docs)?;
+        for q in [
+            "+xray +yank +zulu",
+            "+zulu +yank +xray +pad",
+            "xray yank zulu pad",
+        ] {
+            let mut stats = half_a.term_stats(q)?;
+            stats.merge(&half_b.term_stats(q)?);
+            let central = combined.search(q, MAX_TOP_K, None)?;
+            let mut hits = half_a.search(q, MAX_TOP_K, Some(&stats))?.hits;
+            hits.extend(half_b.search(q, MAX_TOP_K, Some(&stats))?.hits);
+            hits.sort_by(|x, y| y.score.total_cmp(&x.score).then_with(|| x.url.cmp(&y.url)));
+            assert!(!hits.is_empty());
+            for (split, whole) in hits.iter().zip(&central.hits) {
+                assert_eq!(split.url, whole.url, "{q}");
+                assert_eq!(
+                    split.score.to_bits(),
+                    whole.score.to_bits(),
+                    "{q}: {}",
+                    split.url
+                );
+            }
+            assert_eq!(hits.len(), central.hits.len());
+        }
+        Ok(())
+    }
+
+    /// The property the whole network relies on: shard A scored with the merged stats of
+    /// A and B gives every document exactly the score one index over A+B gives it, so the
+    /// merged top-10 of the halves equals the central top-10, bit for bit.
+    #[test]
+    fn split_shards_with_merged_stats_score_exactly_like_one_index() -> Result<()> {
+        let docs = corpus(0..220);
+        let combined = shard_with(&docs)?;
+        let half_a = Shard::open_in_ram()?;
+        let half_b = Shard::open_in_ram()?;
+        for (i, doc) in docs.iter().enumerate() {
+            let shard = if (i * 7 + 3) % 5 < 2 {
+                &half_a
+            } else {
+                &half_b
+            };
+            shard.upsert(doc)?;
+            if i == 100 {
+                // Several segments on one side.
+                half_a.commit()?;
+            }
+        }
+        half_a.commit()?;
+        half_b.commit()?;
+        assert_eq!(half_a.num_docs() + half_b.num_docs(), combined.num_docs());
+
+        let queries = [
+            "alpha",
+            "omega",
+            "link",
+            "alpha beta",
+            "rust search engine",
+            "peer index shard query score",
+            "+alpha beta",
+            "+gamma +delta epsilon",
+            "alpha -beta",
+            "\"alpha beta\"",
+            "\"alpha alpha\" gamma",
+            "\"beta gamma delta\"",
+            "lambda omega link page crawl network",
+            "alpha site:site3.example",
+            "beta gamma site:site1.example site:site2.example",
+            "eta theta -site:site0.example",
+            "+kappa -\"alpha beta\"",
+            "zeta eta theta iota kappa lambda omega rust search engine peer",
+            "alphas betas",
+            "+search +engine +peer",
+            "crawl page link -alpha -beta",
+            "delta \"epsilon zeta\" +iota",
+            "site:site4.example",
+            "+alpha +beta +gamma",
+            "+beta +gamma +delta +epsilon +zeta",
+            "+alpha +gamma +epsilon eta theta",
+            "+\"alpha beta\" +gamma +delta",
+        ];
+        let mut compared_hits = 0;
+        for q in queries {
+            let mut stats = half_a.term_stats(q)?;
+            stats.merge(&half_b.term_stats(q)?);
+            assert_eq!(stats, combined.term_stats(q)?, "merged stats for {q}");
+
+            let central = combined.search(q, 10, None)?;
+            let a = half_a.search(q, 10, Some(&stats))?;
+            let b = half_b.search(q, 10, Some(&stats))?;
+            assert_eq!(
+                a.total_matches + b.total_matches,
+                central.total_matches,
+                "{q}"
+            );
+            let mut merged: Vec<Hit> = a.hits.into_iter().chain(b.hits).collect();
+            merged.sort_by(|x, y| y.score.total_cmp(&x.score).then_with(|| x.url.cmp(&y.url)));
+            merged.truncate(10);
+            let key = |hits: &[Hit]| {
+                hits.iter()
+                    .map(|h| (h.url.clone(), h.score.to_bits()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(key(&merged), key(&central.hits), "top-10 differs for {q:?}");
+            assert_eq!(merged, central.hits, "{q}");
+            compared_hits += central.hits.len();
+
+            // Not only the top: every matching document scores alike.
+            let central = combined.search(q, MAX_TOP_K, None)?;
+            let mut all: Vec<Hit> = half_a.search(q, MAX_TOP_K, Some(&stats))?.hits;
+            all.extend(half_b.search(q, MAX_TOP_K, Some(&stats))?.hits);
+            all.sort_by(|x, y| y.score.total_cmp(&x.score).then_with(|| x.url.cmp(&y.url)));
+            assert_eq!(key(&all), key(&central.hits), "scores differ for {q:?}");
+        }
+        assert!(
+            compared_hits > 150,
+            "the queries must match documents: {compared_hits}"
+        );
+        Ok(())
+    }
+}
