@@ -1,0 +1,56 @@
+//! The web layer of peersearch: the JSON API of the contract, the server-rendered search pages,
+//! the OpenSearch description and RSS feed, and `/metrics` — all in one axum [`Router`]
+//! built by [`app`] over a [`Backend`] the node implements.
+//!
+//! Design choices:
+//! - **No JavaScript, no outside assets.** Pages are rendered on the server with `format!` and
+//!   one escaping helper ([`escape()`]); the stylesheet and favicon are compiled in. The
+//!   Content-Security-Policy allows nothing else ([`CONTENT_SECURITY_POLICY`]).
+//! - **One error type.** Handlers, extractors and layers all end in an [`ApiError`]; a final
+//!   middleware gives it the JSON shape of the contract under `/api/` and an HTML page
+//!   elsewhere, so axum's plain-text rejections never leak.
+//! - **Safe on localhost.** Bound to a loopback address, the server answers only requests
+//!   whose `Host` is a loopback name (DNS rebinding); there are no CORS headers; the one
+//!   state-changing form (seed URLs on the peer page) carries a signed double-submit CSRF
+//!   token and checks `Origin`/`Sec-Fetch-Site`. Every client is rate limited per IP, bodies
+//!   are capped, and every request has a deadline.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # async fn run<B: peersearch_web::Backend>(backend: Arc<B>) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let config = peersearch_web::WebConfig::new(listener.local_addr()?);
+//! let router = peersearch_web::app(backend, config);
+//! peersearch_web::serve(listener, router, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+
+pub mod api;
+mod assets;
+mod csrf;
+mod error;
+mod escape;
+mod feeds;
+mod metrics;
+mod pages;
+mod params;
+mod server;
+
+pub use api::{
+    Activity, ApiHit, Backend, BackendError, CrawlErrorEntry, CrawlResponse, HistoryPoint,
+    MetricsSnapshot, PeerCounts, PeerInfo, Rejected, Scope, SearchParams, SearchResponse,
+    StatusResponse,
+};
+pub use error::{ApiError, Result};
+pub use escape::{escape, sanitize_snippet};
+pub use params::{
+    DEFAULT_LIMIT, DEFAULT_TIMEOUT_MS, LIMIT_RANGE, MAX_CRAWL_URLS, MAX_OFFSET, MAX_QUERY_BYTES,
+    TIMEOUT_MS_RANGE,
+};
+pub use server::{
+    CONTENT_SECURITY_POLICY, DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_LIMIT_PER_SEC,
+    RATE_LIMIT_BURST_FACTOR, REQUEST_TIMEOUT, WebConfig, app, is_loopback_host, serve,
+};

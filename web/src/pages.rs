@@ -1,0 +1,843 @@
+//! The server-rendered HTML pages. No JavaScript, no asset from outside the peer; every string
+//! that came from outside goes through [`crate::escape`].
+//!
+//! Pages are built with `format!` into one layout ([`layout`]): the markup is small enough that
+//! a template engine would add more than it saves.
+
+use std::fmt::Write as _;
+
+use axum::http::StatusCode;
+
+use crate::api::{
+    Activity, CrawlErrorEntry, HistoryPoint, PeerInfo, Scope, SearchParams, SearchResponse,
+    StatusResponse,
+};
+use crate::escape::{escape, group_digits, query_string, sanitize_snippet};
+use crate::params::{DEFAULT_LIMIT, MAX_OFFSET};
+
+/// Longest title shown for a hit, in characters (crawled titles can be absurdly long).
+const MAX_TITLE_CHARS: usize = 300;
+/// Longest URL shown under a hit, in characters (the link keeps the full URL).
+const MAX_SHOWN_URL_CHARS: usize = 200;
+/// How many page-number links the pagination shows at most.
+const PAGE_LINKS: usize = 9;
+/// Width of the activity chart window, in seconds (the peer page shows the last hour).
+const CHART_WINDOW_S: u64 = 3600;
+
+/// The crate version shown in the footer.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Extra `<head>` content of one page.
+#[derive(Debug, Default)]
+pub struct Head {
+    /// Extra elements, already escaped.
+    pub extra: String,
+}
+
+/// The page skeleton shared by every page: landmarks, skip link, stylesheet, favicon and the
+/// OpenSearch `<link rel="search">`.
+pub fn layout(title: &str, head: &Head, main: &str) -> String {
+    let title = escape(title);
+    format!(
+        r##"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · peersearch</title>
+<link rel="stylesheet" href="/static/style.css">
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
+<link rel="search" type="application/opensearchdescription+xml" title="peersearch" href="/opensearch.xml">
+{extra}</head>
+<body>
+<a class="skip-link" href="#main">Skip to main content</a>
+<header class="site-header">
+<a class="brand" href="/">peersearch</a>
+<nav aria-label="Site">
+<ul>
+<li><a href="/">Search</a></li>
+<li><a href="/help">Help</a></li>
+<li><a href="/status">This peer</a></li>
+</ul>
+</nav>
+</header>
+<main id="main">
+{main}
+</main>
+<footer class="site-footer">
+<p>peersearch {VERSION} · a decentralized web search engine: every peer crawls and indexes its share of the web and answers queries for the others. <a href="/opensearch.xml">Add to your browser</a></p>
+</footer>
+</body>
+</html>
+"##,
+        extra = head.extra,
+    )
+}
+
+/// The search form; the query is kept in the box.
+fn search_form(q: &str, autofocus: bool, visible_label: bool) -> String {
+    let autofocus = if autofocus { " autofocus" } else { "" };
+    let label_class = if visible_label {
+        ""
+    } else {
+        " class=\"visually-hidden\""
+    };
+    format!(
+        r#"<form class="search-form" role="search" action="/search" method="get">
+<label for="q"{label_class}>Search the web</label>
+<input type="search" id="q" name="q" value="{q}" required{autofocus} autocomplete="off" spellcheck="false">
+<button type="submit">Search</button>
+</form>"#,
+        q = escape(q),
+    )
+}
+
+/// `GET /`.
+pub fn home_page() -> String {
+    let main = format!(
+        r#"<div class="home">
+<h1>peersearch</h1>
+<p class="tagline">Search the web, answered by a network of peers.</p>
+{form}
+<p><a href="/help">How to search</a> · <a href="/status">This peer</a></p>
+</div>"#,
+        form = search_form("", true, false),
+    );
+    layout("Search", &Head::default(), &main)
+}
+
+/// `GET /help`.
+pub fn help_page() -> String {
+    let main = r#"<h1>How to search</h1>
+<p>peersearch is a decentralized web search engine. Every peer crawls the part of the web that hashes to it, keeps those pages in a local index, and answers queries for the other peers. When you search, this peer asks the others, merges their answers by relevance and shows them here. Nothing is tracked and no page of this site loads anything from elsewhere.</p>
+<h2>Operators</h2>
+<dl class="help">
+<dt><code>rust async</code></dt>
+<dd>Pages with these words; pages that have all of them rank higher.</dd>
+<dt><code>"exact phrase"</code></dt>
+<dd>Pages where the words appear together, in this order.</dd>
+<dt><code>+term</code></dt>
+<dd>Only pages that contain <em>term</em>.</dd>
+<dt><code>-term</code></dt>
+<dd>Leave out pages that contain <em>term</em>.</dd>
+<dt><code>site:example.com</code></dt>
+<dd>Only pages from <em>example.com</em> and its subdomains.</dd>
+</dl>
+<h2>Results</h2>
+<p>Every result shows the peer that answered with it. When some peers do not answer in time the page says so: the results are then incomplete, and searching again may find more.</p>
+<h2>Other ways in</h2>
+<ul>
+<li>Add peersearch to your browser's search engines: most browsers offer it after you visit this page (it publishes an <a href="/opensearch.xml">OpenSearch description</a>).</li>
+<li>Every results page is also a feed: add <code>.rss</code> after <code>/search</code> in its address.</li>
+<li>Programs can use the JSON API: <code>/api/search?q=…</code>.</li>
+</ul>"#;
+    layout("Help", &Head::default(), main)
+}
+
+/// Cut `s` to at most `max` characters, with an ellipsis when cut.
+fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
+/// The last few characters of a peer id (they all start with the same `12D3KooW`).
+pub fn short_peer_id(peer: &str) -> String {
+    let n = peer.chars().count();
+    if n <= 10 {
+        peer.to_owned()
+    } else {
+        let tail: String = peer.chars().skip(n - 6).collect();
+        format!("…{tail}")
+    }
+}
+
+/// True for URLs that may become links (`http`/`https` only, never `javascript:` and co.).
+fn is_linkable(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// `/search?...` for another page of the same search.
+fn results_href(params: &SearchParams, offset: usize) -> String {
+    let limit = params.limit.to_string();
+    let offset = offset.to_string();
+    let mut pairs: Vec<(&str, &str)> = vec![("q", &params.q)];
+    if params.limit != DEFAULT_LIMIT {
+        pairs.push(("limit", &limit));
+    }
+    if params.scope == Scope::Local {
+        pairs.push(("scope", "local"));
+    }
+    if offset != "0" {
+        pairs.push(("offset", &offset));
+    }
+    format!("/search?{}", query_string(pairs))
+}
+
+/// `/search.rss?...` for the same search.
+fn feed_href(params: &SearchParams) -> String {
+    let mut pairs: Vec<(&str, &str)> = vec![("q", &params.q)];
+    if params.scope == Scope::Local {
+        pairs.push(("scope", "local"));
+    }
+    format!("/search.rss?{}", query_string(pairs))
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", group_digits(n), if n == 1 { one } else { many })
+}
+
+/// The pagination `<nav>`, or nothing when there is a single page.
+fn pagination(params: &SearchParams, response: &SearchResponse) -> String {
+    let limit = params.limit.max(1);
+    let offset = params.offset;
+    let shown_end = offset + response.hits.len();
+    let more_known = response.total_hits > 0 && (shown_end as u64) < response.total_hits;
+    let has_next = response.hits.len() >= limit
+        && offset + limit <= MAX_OFFSET as usize
+        && (response.total_hits == 0 || more_known);
+    if offset == 0 && !has_next {
+        return String::new();
+    }
+    let current = offset / limit + 1;
+    let max_page = MAX_OFFSET as usize / limit + 1;
+    let last = if response.total_hits > 0 {
+        (response.total_hits as usize)
+            .div_ceil(limit)
+            .clamp(current, max_page)
+    } else {
+        current + usize::from(has_next)
+    };
+    let first_shown = current.saturating_sub(PAGE_LINKS / 2).max(1);
+    let last_shown = (first_shown + PAGE_LINKS - 1).min(last);
+
+    let mut out = String::from("<nav class=\"pagination\" aria-label=\"Pagination\">\n<ul>\n");
+    if offset > 0 {
+        let href = results_href(params, offset.saturating_sub(limit));
+        let _ = writeln!(
+            out,
+            "<li><a href=\"{}\" rel=\"prev\">Previous</a></li>",
+            escape(&href)
+        );
+    }
+    for page in first_shown..=last_shown {
+        if page == current && offset.is_multiple_of(limit) {
+            let _ = writeln!(out, "<li><span aria-current=\"page\">{page}</span></li>");
+        } else {
+            let href = results_href(params, (page - 1) * limit);
+            let _ = writeln!(
+                out,
+                "<li><a href=\"{}\" aria-label=\"Page {page}\">{page}</a></li>",
+                escape(&href)
+            );
+        }
+    }
+    if has_next {
+        let href = results_href(params, offset + limit);
+        let _ = writeln!(
+            out,
+            "<li><a href=\"{}\" rel=\"next\">Next</a></li>",
+            escape(&href)
+        );
+    }
+    out.push_str("</ul>\n</nav>");
+    out
+}
+
+/// `GET /search?q=...`: the results of a search.
+pub fn results_page(params: &SearchParams, response: &SearchResponse) -> String {
+    let mut main = search_form(&params.q, false, false);
+    main.push('\n');
+    let _ = writeln!(
+        main,
+        "<h1 class=\"visually-hidden\">Results for {}</h1>",
+        escape(&params.q)
+    );
+    let shown = (params.offset + response.hits.len()) as u64;
+    let total = response.total_hits.max(shown);
+    let _ = writeln!(
+        main,
+        "<p class=\"summary\">{} in {} ms from {} of {}</p>",
+        plural(total, "result", "results"),
+        group_digits(response.took_ms),
+        group_digits(response.peers.answered as u64),
+        plural(response.peers.queried as u64, "peer", "peers"),
+    );
+    if response.partial {
+        main.push_str(
+            "<p class=\"notice\" role=\"status\">Some peers did not answer in time, so these results may be incomplete. Searching again may find more.</p>\n",
+        );
+    }
+    if response.hits.is_empty() {
+        let what = if params.offset > 0 {
+            "No more results"
+        } else {
+            "No results"
+        };
+        let _ = writeln!(
+            main,
+            "<div class=\"empty\"><p>{what} for <strong>{}</strong>.</p>\n<p>Check the spelling, try fewer or more general words, or remove operators. See <a href=\"/help\">how to search</a>.</p></div>",
+            escape(&params.q)
+        );
+    } else {
+        let _ = writeln!(
+            main,
+            "<ol class=\"results\" start=\"{}\">",
+            params.offset + 1
+        );
+        for hit in &response.hits {
+            let title = if hit.title.trim().is_empty() {
+                &hit.url
+            } else {
+                &hit.title
+            };
+            let title = escape(&truncate_chars(title, MAX_TITLE_CHARS));
+            let heading = if is_linkable(&hit.url) {
+                format!(
+                    "<a href=\"{}\" rel=\"noreferrer\">{title}</a>",
+                    escape(&hit.url)
+                )
+            } else {
+                title
+            };
+            let _ = writeln!(
+                main,
+                "<li class=\"result\">\n<h2>{heading}</h2>\n<p class=\"url\">{url}</p>\n<p class=\"snippet\">{snippet}</p>\n<p class=\"meta\">from peer <code title=\"{peer}\">{short}</code></p>\n</li>",
+                url = escape(&truncate_chars(&hit.url, MAX_SHOWN_URL_CHARS)),
+                snippet = sanitize_snippet(&hit.snippet),
+                peer = escape(&hit.peer),
+                short = escape(&short_peer_id(&hit.peer)),
+            );
+        }
+        main.push_str("</ol>\n");
+    }
+    main.push_str(&pagination(params, response));
+    let head = Head {
+        extra: format!(
+            "<link rel=\"alternate\" type=\"application/rss+xml\" title=\"peersearch results for {}\" href=\"{}\">\n",
+            escape(&params.q),
+            escape(&feed_href(params)),
+        ),
+    };
+    layout(&format!("{} - search", params.q), &head, &main)
+}
+
+/// The results page for a query that could not be run: the form, kept query, and the reason.
+pub fn search_error_page(q: &str, message: &str) -> String {
+    let main = format!(
+        "{form}\n<h1 class=\"visually-hidden\">Search</h1>\n<p class=\"error\" role=\"alert\">{message}</p>\n<p>See <a href=\"/help\">how to search</a>.</p>",
+        form = search_form(q, false, true),
+        message = escape(message),
+    );
+    layout("Search", &Head::default(), &main)
+}
+
+/// `message` with a capital first letter and a final period (error texts are lowercase for
+/// logs and JSON; a page shows them as sentences).
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// A whole error page (404, 429, 500, ...).
+pub fn error_page(status: StatusCode, message: &str, retry_after_s: Option<u64>) -> String {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let mut main = format!(
+        "<h1>{} {}</h1>\n<p class=\"error\" role=\"alert\">{}</p>\n",
+        status.as_u16(),
+        escape(reason),
+        escape(&sentence(message)),
+    );
+    if let Some(secs) = retry_after_s {
+        let _ = writeln!(
+            main,
+            "<p>Please wait {} before trying again.</p>",
+            plural(secs, "second", "seconds")
+        );
+    }
+    main.push_str("<p><a href=\"/\">Back to the search page</a></p>\n");
+    main.push_str(&search_form("", false, true));
+    layout(reason, &Head::default(), &main)
+}
+
+/// `3725` -> `1 h 2 min 5 s`.
+fn format_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let mut parts = Vec::new();
+    if d > 0 {
+        parts.push(format!("{d} d"));
+    }
+    if h > 0 || d > 0 {
+        parts.push(format!("{h} h"));
+    }
+    if d == 0 && (m > 0 || h > 0) {
+        parts.push(format!("{m} min"));
+    }
+    if d == 0 && h == 0 {
+        parts.push(format!("{s} s"));
+    }
+    parts.join(" ")
+}
+
+/// `(year, month, day)` of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Unix seconds as `2024-05-01T12:03:04Z`.
+pub fn iso8601(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let rem = unix % 86_400;
+    let (y, mo, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// `now - at` as "12 s ago", "3 min ago", "2 h ago".
+fn ago(at: u64, now: u64) -> String {
+    let secs = now.saturating_sub(at);
+    if secs < 60 {
+        format!("{secs} s ago")
+    } else if secs < 3600 {
+        format!("{} min ago", secs / 60)
+    } else if secs < 86_400 {
+        format!("{} h ago", secs / 3600)
+    } else {
+        format!("{} d ago", secs / 86_400)
+    }
+}
+
+/// The smallest of 1, 2, 5 x 10^k that is at least `v` (a round axis maximum).
+fn nice_ceiling(v: u64) -> u64 {
+    let mut base = 1u64;
+    loop {
+        for m in [1, 2, 5] {
+            let candidate = base.saturating_mul(m);
+            if candidate >= v || candidate == u64::MAX {
+                return candidate;
+            }
+        }
+        base = base.saturating_mul(10);
+    }
+}
+
+/// The activity chart: pages crawled and documents indexed over the last hour, as inline SVG
+/// drawn on the server (two polylines, axes, labels, a title and a description).
+pub fn activity_chart(history: &[HistoryPoint], now_unix: u64) -> String {
+    const W: f64 = 640.0;
+    const H: f64 = 240.0;
+    const LEFT: f64 = 64.0;
+    const RIGHT: f64 = 16.0;
+    const TOP: f64 = 32.0;
+    const BOTTOM: f64 = 36.0;
+    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
+    let start = now_unix.saturating_sub(CHART_WINDOW_S);
+    let points: Vec<&HistoryPoint> = history
+        .iter()
+        .filter(|p| p.at_unix >= start && p.at_unix <= now_unix)
+        .collect();
+    let max_value = points
+        .iter()
+        .map(|p| p.pages_crawled.max(p.docs_indexed))
+        .max()
+        .unwrap_or(0);
+    let y_max = nice_ceiling(max_value.max(1));
+    let x = |t: u64| LEFT + (t.saturating_sub(start)) as f64 / CHART_WINDOW_S as f64 * pw;
+    let y = |v: u64| TOP + ph - (v as f64 / y_max as f64) * ph;
+
+    let description = match (points.first(), points.last()) {
+        (Some(first), Some(last)) => format!(
+            "Over the last hour, pages crawled went from {} to {} and documents indexed from {} to {}.",
+            group_digits(first.pages_crawled),
+            group_digits(last.pages_crawled),
+            group_digits(first.docs_indexed),
+            group_digits(last.docs_indexed),
+        ),
+        _ => "No activity was recorded in the last hour.".to_owned(),
+    };
+
+    let mut svg = format!(
+        r#"<svg class="chart" role="img" aria-labelledby="chart-title chart-desc" viewBox="0 0 {W} {H}" width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg">
+<title id="chart-title">Pages crawled and documents indexed, last hour</title>
+<desc id="chart-desc">{description}</desc>
+"#,
+    );
+    // Horizontal grid lines and y labels at 0, half and the maximum.
+    for (value, label) in [(0, 0), (y_max / 2, y_max / 2), (y_max, y_max)] {
+        let yy = y(value);
+        let _ = writeln!(
+            svg,
+            r##"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#d0d0d0"/>
+<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            LEFT + pw,
+            LEFT - 8.0,
+            yy + 4.0,
+            group_digits(label),
+        );
+    }
+    // Axes.
+    let _ = writeln!(
+        svg,
+        r##"<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{:.1}" stroke="#555555"/>
+<line class="axis" x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#555555"/>"##,
+        TOP + ph,
+        TOP + ph,
+        LEFT + pw,
+        TOP + ph,
+    );
+    // X ticks every 15 minutes.
+    for minutes_ago in [60u64, 45, 30, 15, 0] {
+        let xx = x(now_unix - minutes_ago.min(now_unix / 60) * 60);
+        let label = if minutes_ago == 0 {
+            "now".to_owned()
+        } else {
+            format!("−{minutes_ago} min")
+        };
+        let anchor = match minutes_ago {
+            60 => "start",
+            0 => "end",
+            _ => "middle",
+        };
+        let _ = writeln!(
+            svg,
+            r##"<line class="axis" x1="{xx:.1}" y1="{:.1}" x2="{xx:.1}" y2="{:.1}" stroke="#555555"/>
+<text x="{xx:.1}" y="{:.1}" text-anchor="{anchor}">{label}</text>"##,
+            TOP + ph,
+            TOP + ph + 5.0,
+            H - 10.0,
+        );
+    }
+    // Legend.
+    let _ = writeln!(
+        svg,
+        r##"<rect class="swatch-a" x="{LEFT}" y="8" width="12" height="12" fill="#0b57d0"/>
+<text x="{:.1}" y="18">Pages crawled</text>
+<rect class="swatch-b" x="{:.1}" y="8" width="12" height="12" fill="#b4470c"/>
+<text x="{:.1}" y="18">Documents indexed</text>"##,
+        LEFT + 18.0,
+        LEFT + 150.0,
+        LEFT + 168.0,
+    );
+    if points.is_empty() {
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">No activity in the last hour yet</text>"#,
+            LEFT + pw / 2.0,
+            TOP + ph / 2.0,
+        );
+    } else {
+        for (class, colour, value) in [
+            (
+                "series-a",
+                "#0b57d0",
+                (|p: &HistoryPoint| p.pages_crawled) as fn(&HistoryPoint) -> u64,
+            ),
+            ("series-b", "#b4470c", |p: &HistoryPoint| p.docs_indexed),
+        ] {
+            let mut coords: Vec<String> = points
+                .iter()
+                .map(|p| format!("{:.1},{:.1}", x(p.at_unix), y(value(p))))
+                .collect();
+            if coords.len() == 1 {
+                // One sample: hold its value until now so that something is drawn.
+                let only = points[0];
+                coords.push(format!("{:.1},{:.1}", x(now_unix), y(value(only))));
+            }
+            let _ = writeln!(
+                svg,
+                r#"<polyline class="{class}" points="{}" fill="none" stroke="{colour}" stroke-width="2" stroke-linejoin="round"/>"#,
+                coords.join(" "),
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// A notice shown after the seed form was submitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeedOutcome {
+    /// URLs accepted.
+    pub accepted: u64,
+    /// URLs rejected.
+    pub rejected: u64,
+}
+
+/// Everything the peer page shows.
+#[derive(Debug)]
+pub struct StatusView<'a> {
+    /// The status snapshot.
+    pub status: &'a StatusResponse,
+    /// Connected peers.
+    pub peers: &'a [PeerInfo],
+    /// History and recent errors.
+    pub activity: &'a Activity,
+    /// The CSRF token for the seed form.
+    pub csrf_token: &'a str,
+    /// The outcome of a seed submission just made, if any.
+    pub seeds: Option<SeedOutcome>,
+    /// The current time, unix seconds.
+    pub now_unix: u64,
+}
+
+fn errors_table(errors: &[CrawlErrorEntry], now: u64) -> String {
+    if errors.is_empty() {
+        return "<p>No crawl errors recently.</p>".to_owned();
+    }
+    let mut out = String::from(
+        "<div class=\"table-wrap\">\n<table>\n<caption class=\"visually-hidden\">Most recent crawl errors, newest first</caption>\n<thead><tr><th scope=\"col\">When</th><th scope=\"col\">URL</th><th scope=\"col\">Reason</th></tr></thead>\n<tbody>\n",
+    );
+    for e in errors {
+        let _ = writeln!(
+            out,
+            "<tr><td><time datetime=\"{iso}\" title=\"{iso}\">{ago}</time></td><td>{url}</td><td>{reason}</td></tr>",
+            iso = iso8601(e.at_unix),
+            ago = ago(e.at_unix, now),
+            url = escape(&truncate_chars(&e.url, MAX_SHOWN_URL_CHARS)),
+            reason = escape(&e.reason),
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</div>");
+    out
+}
+
+fn peers_table(peers: &[PeerInfo]) -> String {
+    if peers.is_empty() {
+        return "<p>No peers connected.</p>".to_owned();
+    }
+    let mut out = String::from(
+        "<div class=\"table-wrap\">\n<table>\n<caption class=\"visually-hidden\">Connected peers</caption>\n<thead><tr><th scope=\"col\">Peer</th><th scope=\"col\">Addresses</th><th scope=\"col\">Round trip</th></tr></thead>\n<tbody>\n",
+    );
+    for p in peers {
+        let addrs: Vec<String> = p
+            .addrs
+            .iter()
+            .map(|a| format!("<code>{}</code>", escape(a)))
+            .collect();
+        let rtt = match p.rtt_ms {
+            Some(ms) if ms.is_finite() => format!("{ms:.1} ms"),
+            _ => "–".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{rtt}</td></tr>",
+            escape(&p.peer_id),
+            addrs.join("<br>"),
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</div>");
+    out
+}
+
+/// `GET /status`: the peer page.
+pub fn status_page(view: &StatusView<'_>) -> String {
+    let s = view.status;
+    let mut main = String::from("<h1>This peer</h1>\n");
+    if let Some(outcome) = view.seeds {
+        let _ = writeln!(
+            main,
+            "<p class=\"notice\" role=\"status\">{} accepted, {} rejected.</p>",
+            plural(outcome.accepted, "URL", "URLs"),
+            group_digits(outcome.rejected),
+        );
+    }
+    let listen: Vec<String> = s
+        .listen_addrs
+        .iter()
+        .map(|a| format!("<li><code>{}</code></li>", escape(a)))
+        .collect();
+    let listen = if listen.is_empty() {
+        "none".to_owned()
+    } else {
+        format!("<ul>{}</ul>", listen.join(""))
+    };
+    let crawl_state = if s.frontier_size == 0 && s.crawl_in_flight == 0 {
+        "idle"
+    } else {
+        "crawling"
+    };
+    let _ = writeln!(
+        main,
+        r#"<dl class="facts">
+<dt>Peer id</dt><dd><code>{peer_id}</code></dd>
+<dt>Version</dt><dd>{version}</dd>
+<dt>Web address</dt><dd><code>{http}</code></dd>
+<dt>Listen addresses</dt><dd>{listen}</dd>
+<dt>Uptime</dt><dd>{uptime}</dd>
+<dt>Connected peers</dt><dd>{peers}</dd>
+<dt>Routing table</dt><dd>{routing}</dd>
+<dt>Documents indexed</dt><dd>{docs}</dd>
+<dt>Crawl</dt><dd>{crawl_state}</dd>
+<dt>Frontier</dt><dd>{frontier} URLs waiting, {in_flight} in flight</dd>
+<dt>Pages crawled</dt><dd>{crawled}</dd>
+<dt>Pages failed</dt><dd>{failed}</dd>
+</dl>"#,
+        peer_id = escape(&s.peer_id),
+        version = escape(&s.version),
+        http = escape(&s.http_addr),
+        uptime = format_duration(s.uptime_s),
+        peers = group_digits(s.peers_connected as u64),
+        routing = group_digits(s.routing_table_size as u64),
+        docs = group_digits(s.docs_indexed),
+        frontier = group_digits(s.frontier_size),
+        in_flight = group_digits(s.crawl_in_flight),
+        crawled = group_digits(s.pages_crawled),
+        failed = group_digits(s.pages_failed),
+    );
+    let _ = writeln!(
+        main,
+        "<h2>Activity</h2>\n{}",
+        activity_chart(&view.activity.history, view.now_unix)
+    );
+    let _ = writeln!(
+        main,
+        "<h2>Connected peers</h2>\n{}",
+        peers_table(view.peers)
+    );
+    let _ = writeln!(
+        main,
+        r#"<h2>Add seed URLs</h2>
+<form method="post" action="/status/seeds">
+<input type="hidden" name="{field}" value="{token}">
+<p><label for="urls">URLs to crawl, one per line</label></p>
+<p><textarea id="urls" name="urls" rows="5" required spellcheck="false" placeholder="https://example.com/"></textarea></p>
+<p><button type="submit">Add to the crawl</button></p>
+</form>"#,
+        token = escape(view.csrf_token),
+        field = crate::csrf::CSRF_FIELD,
+    );
+    let _ = writeln!(
+        main,
+        "<h2>Recent crawl errors</h2>\n{}",
+        errors_table(&view.activity.recent_errors, view.now_unix)
+    );
+    layout("This peer", &Head::default(), &main)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_become_sentences() {
+        assert_eq!(sentence("no such page"), "No such page.");
+        assert_eq!(sentence("done."), "Done.");
+        assert_eq!(sentence(""), "");
+    }
+
+    #[test]
+    fn short_peer_ids_keep_the_distinctive_tail() {
+        assert_eq!(short_peer_id("12D3KooWAbCdEfGhIjKlMn"), "…IjKlMn");
+        assert_eq!(short_peer_id("short"), "short");
+    }
+
+    #[test]
+    fn only_http_urls_become_links() {
+        assert!(is_linkable("https://example.com/a"));
+        assert!(!is_linkable("javascript:alert(1)"));
+        assert!(!is_linkable("data:text/html,x"));
+        assert!(!is_linkable("not a url"));
+    }
+
+    #[test]
+    fn iso8601_formats_known_dates() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601(1_714_564_984), "2024-05-01T12:03:04Z");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_duration(5), "5 s");
+        assert_eq!(format_duration(3725), "1 h 2 min");
+        assert_eq!(format_duration(90_061), "1 d 1 h");
+    }
+
+    #[test]
+    fn nice_ceiling_rounds_up_to_1_2_5() {
+        assert_eq!(nice_ceiling(1), 1);
+        assert_eq!(nice_ceiling(3), 5);
+        assert_eq!(nice_ceiling(11), 20);
+        assert_eq!(nice_ceiling(501), 1000);
+    }
+
+    #[test]
+    fn chart_draws_two_series_with_an_accessible_name() {
+        let now = 10_000;
+        let history: Vec<HistoryPoint> = (0..5)
+            .map(|i| HistoryPoint {
+                at_unix: now - 3000 + i * 600,
+                pages_crawled: i * 10,
+                docs_indexed: i * 8,
+            })
+            .collect();
+        let svg = activity_chart(&history, now);
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains("role=\"img\""));
+        assert!(svg.contains("<title id=\"chart-title\">"));
+        assert!(svg.contains("from 0 to 40"));
+        let empty = activity_chart(&[], now);
+        assert_eq!(empty.matches("<polyline").count(), 0);
+        assert!(empty.contains("No activity"));
+    }
+
+    #[test]
+    fn pagination_links_use_offsets() {
+        let params = SearchParams {
+            q: "a&b".into(),
+            limit: 10,
+            offset: 10,
+            scope: Scope::Network,
+            timeout_ms: 2000,
+        };
+        let response = SearchResponse {
+            query: "a&b".into(),
+            hits: (0..10)
+                .map(|i| crate::api::ApiHit {
+                    url: format!("http://e.com/{i}"),
+                    title: "t".into(),
+                    snippet: "s".into(),
+                    score: 1.0,
+                    peer: "p".into(),
+                })
+                .collect(),
+            took_ms: 1,
+            peers: Default::default(),
+            partial: false,
+            total_hits: 45,
+        };
+        let nav = pagination(&params, &response);
+        assert!(
+            nav.contains("href=\"/search?q=a%26b\" rel=\"prev\""),
+            "{nav}"
+        );
+        assert!(
+            nav.contains("href=\"/search?q=a%26b&amp;offset=20\" rel=\"next\""),
+            "{nav}"
+        );
+        assert!(nav.contains("<span aria-current=\"page\">2</span>"));
+        assert!(nav.contains(">5</a>"));
+        assert!(!nav.contains(">6</a>"));
+    }
+}
