@@ -415,6 +415,9 @@ impl Crawler {
         );
         let mut tasks: JoinSet<()> = JoinSet::new();
         let mut last_prune = Instant::now();
+        // Tasks stop on this one, which also fires when the loop ends for another
+        // reason (output closed), so interrupted jobs always go back to the frontier.
+        let stop = shutdown.child_token();
         loop {
             while let Some(done) = tasks.try_join_next() {
                 if let Err(e) = done {
@@ -451,9 +454,9 @@ impl Crawler {
                 Ok(NextJob::Job(job, host)) => {
                     self.inner.fetch_budget_used.fetch_add(1, Ordering::SeqCst);
                     let this = self.clone();
-                    let (out, shutdown) = (out.clone(), shutdown.clone());
+                    let (out, stop) = (out.clone(), stop.clone());
                     tasks.spawn(async move {
-                        this.process(job, host, permit, out, shutdown).await;
+                        this.process(job, host, permit, out, stop).await;
                     });
                     continue;
                 }
@@ -471,14 +474,10 @@ impl Crawler {
                 _ = shutdown.cancelled() => break,
             }
         }
-        // Tasks see the token too and put their jobs back; wait for them.
-        if !shutdown.is_cancelled() {
-            tasks.abort_all();
-        }
+        // Tasks put their jobs back when stopped; wait for them.
+        stop.cancel();
         while let Some(done) = tasks.join_next().await {
-            if let Err(e) = done
-                && !e.is_cancelled()
-            {
+            if let Err(e) = done {
                 tracing::error!(error = %e, "crawl task failed");
             }
         }

@@ -79,6 +79,10 @@
 //!   followed; nothing is followed from a page with meta robots / X-Robots-Tag
 //!   `nofollow`.
 //! - **`max_pages`** counts fetches made by this process (a restart starts over).
+//! - **Redirects to another site** are followed by the fetcher (every hop guarded);
+//!   the target site's robots.txt and rate are not consulted for that one request,
+//!   and the document is reported under the target URL (`final_url`), whose site the
+//!   node may not own.
 //! - Extraction is synchronous and iterative (no recursion): the crawl loop runs it
 //!   on `spawn_blocking`; all store I/O also runs on blocking threads.
 
