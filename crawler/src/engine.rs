@@ -35,8 +35,10 @@ pub const MAX_FETCH_RETRIES: u32 = 2;
 pub const RETRY_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Times a host is put aside because its robots.txt is unavailable (5xx,
-/// unreachable) before its URLs are given up, one by one, as failures.
-pub const ROBOTS_MAX_DEFERRALS: u32 = 2;
+/// unreachable) before its URLs are given up, one by one, as failures. RFC 9309 reads
+/// 5xx as "disallow all"; 0 applies that at once, so a crawl ends instead of waiting
+/// out the robots cache lifetime for a broken site.
+pub const ROBOTS_MAX_DEFERRALS: u32 = 0;
 
 /// Failures kept for [`Crawler::recent_errors`].
 pub const RECENT_ERRORS: usize = 50;
@@ -390,6 +392,13 @@ impl Crawler {
             tokio::task::spawn_blocking(move || this.inner.frontier.import_site(state)).await??;
         self.inner.wake.notify_one();
         Ok(n)
+    }
+
+    /// Sites that have URLs waiting in the frontier (the node hands the crawl of sites it no
+    /// longer owns to their new primary).
+    pub async fn frontier_sites(&self) -> Result<Vec<String>> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.inner.frontier.queued_sites()).await?
     }
 
     /// Drops everything known about `site` (queued and done URLs, robots.txt).

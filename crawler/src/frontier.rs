@@ -746,6 +746,34 @@ impl Frontier {
             .is_some())
     }
 
+    /// Sites with URLs waiting in the queue, in order.
+    pub fn queued_sites(&self) -> Result<Vec<String>> {
+        let read = self.db.begin_read()?;
+        let table = match read.open_table(QUEUE) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut sites: Vec<String> = Vec::new();
+        // Jump from site to site instead of walking every queued URL.
+        let mut from = String::new();
+        loop {
+            let next = table
+                .range((from.as_str(), 0u32, "")..)?
+                .next()
+                .transpose()?
+                .map(|(k, _)| k.value().0.to_owned());
+            match next {
+                Some(site) if sites.last() != Some(&site) => {
+                    from = format!("{site}\u{0}");
+                    sites.push(site);
+                }
+                _ => break,
+            }
+        }
+        Ok(sites)
+    }
+
     /// The queued and done URLs of `site`.
     pub fn export_site(&self, site: &str) -> Result<SiteState> {
         let read = self.db.begin_read()?;
@@ -923,6 +951,26 @@ mod tests {
 
     fn take_all(f: &Frontier) -> Vec<Job> {
         std::iter::from_fn(|| take(f)).take(10_000).collect()
+    }
+
+    #[test]
+    fn queued_sites_lists_each_site_with_waiting_urls_once() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let f = Frontier::open(&dir.path().join("crawl.redb"), limits())?;
+        assert!(f.queued_sites()?.is_empty());
+        f.enqueue(vec![
+            seed("http://b.example/1"),
+            seed("http://a.example/1"),
+            seed("http://a.example/2"),
+            seed("http://a.example:8080/1"),
+        ])?;
+        assert_eq!(
+            f.queued_sites()?,
+            vec!["a.example", "a.example:8080", "b.example"]
+        );
+        f.forget_site("a.example")?;
+        assert_eq!(f.queued_sites()?, vec!["a.example:8080", "b.example"]);
+        Ok(())
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub struct WebConfig {
     /// Requests per second allowed per client IP (IPv6: per /64), with a burst of twice that;
     /// 0 turns rate limiting off. Default [`DEFAULT_RATE_LIMIT_PER_SEC`].
     pub rate_limit_per_sec: u32,
+    /// Whether clients on loopback addresses skip the rate limit (default true): they are the
+    /// person who runs the peer and their own programs, not the remote clients the limit is
+    /// for.
+    pub exempt_loopback_clients: bool,
     /// Largest request body accepted, in bytes. Default [`DEFAULT_MAX_BODY_BYTES`].
     pub max_body_bytes: usize,
     /// Key of the CSRF tokens of the peer page's seed form. Any 32 unpredictable bytes; a new
@@ -81,6 +85,7 @@ impl std::fmt::Debug for WebConfig {
         f.debug_struct("WebConfig")
             .field("bound_addr", &self.bound_addr)
             .field("rate_limit_per_sec", &self.rate_limit_per_sec)
+            .field("exempt_loopback_clients", &self.exempt_loopback_clients)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("csrf_secret", &"<redacted>")
             .finish()
@@ -93,6 +98,7 @@ impl WebConfig {
         Self {
             bound_addr,
             rate_limit_per_sec: DEFAULT_RATE_LIMIT_PER_SEC,
+            exempt_loopback_clients: true,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             csrf_secret: random_secret(),
         }
@@ -126,6 +132,7 @@ struct AppState<B> {
     loopback_only: bool,
     csrf: Csrf,
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    exempt_loopback_clients: bool,
     last_prune: Mutex<Instant>,
     metrics: HttpMetrics,
 }
@@ -151,6 +158,7 @@ pub fn app<B: Backend>(backend: Arc<B>, config: WebConfig) -> Router {
         loopback_only: config.bound_addr.ip().is_loopback(),
         csrf: Csrf::new(config.csrf_secret),
         limiter,
+        exempt_loopback_clients: config.exempt_loopback_clients,
         last_prune: Mutex::new(Instant::now()),
         metrics: HttpMetrics::default(),
     });
@@ -412,6 +420,9 @@ async fn rate_limit<B: Backend>(
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        if state.exempt_loopback_clients && ip.to_canonical().is_loopback() {
+            return next.run(request).await;
+        }
         if let Ok(mut last) = state.last_prune.try_lock()
             && last.elapsed() >= RATE_LIMIT_PRUNE_INTERVAL
         {

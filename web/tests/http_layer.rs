@@ -207,6 +207,7 @@ fn config() -> WebConfig {
     WebConfig {
         bound_addr: "127.0.0.1:8080".parse().unwrap(),
         rate_limit_per_sec: 0,
+        exempt_loopback_clients: false,
         max_body_bytes: 64 * 1024,
         csrf_secret: [42; 32],
     }
@@ -840,6 +841,41 @@ async fn rate_limit_answers_429_after_the_burst_per_client() {
     assert_eq!(
         send(&router, get("/api/status")).await.status,
         StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn loopback_clients_skip_the_rate_limit_when_exempt() {
+    let backend = Arc::new(FakeBackend::new(plain_hits(1)));
+    let config = WebConfig {
+        rate_limit_per_sec: 1,
+        exempt_loopback_clients: true,
+        ..config()
+    };
+    let router = app(backend, config);
+    for _ in 0..10 {
+        let mut request = get("/api/status");
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::new(
+            "127.0.0.1".parse().unwrap(),
+            50_000,
+        )));
+        assert_eq!(send(&router, request).await.status, StatusCode::OK);
+    }
+    let remote = |_| {
+        let mut request = get("/api/status");
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::new(
+            "192.0.2.9".parse().unwrap(),
+            50_000,
+        )));
+        request
+    };
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        statuses.push(send(&router, remote(i)).await.status);
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
     );
 }
 

@@ -1,0 +1,261 @@
+//! The command-line client: `peersearch search`, `crawl` and `status` talk to a running peer's
+//! JSON API and print for a terminal (or raw JSON with `--json`).
+
+use peersearch_web::api::{CrawlResponse, SearchResponse, StatusResponse};
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+/// The API a client talks to when no `--node` is given.
+pub const DEFAULT_NODE: &str = "http://127.0.0.1:8080";
+
+/// Errors of the client commands.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The peer could not be reached.
+    #[error("cannot reach the peer at {node}: {message} (is `peersearch start` running?)")]
+    Unreachable {
+        /// The API base URL.
+        node: String,
+        /// The transport error.
+        message: String,
+    },
+    /// The peer answered with an error.
+    #[error("the peer answered {status}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The error message of the JSON body (or the body).
+        message: String,
+    },
+    /// The answer was not what the API promises.
+    #[error("unexpected answer from the peer: {0}")]
+    Decode(String),
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default()
+}
+
+async fn check(node: &str, r: reqwest::Result<reqwest::Response>) -> Result<String, ClientError> {
+    let r = r.map_err(|e| ClientError::Unreachable {
+        node: node.to_string(),
+        message: e.to_string(),
+    })?;
+    let status = r.status();
+    let body = r.text().await.map_err(|e| ClientError::Unreachable {
+        node: node.to_string(),
+        message: e.to_string(),
+    })?;
+    if !status.is_success() {
+        let message = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(String::from))
+            .unwrap_or(body);
+        return Err(ClientError::Api {
+            status: status.as_u16(),
+            message,
+        });
+    }
+    Ok(body)
+}
+
+/// `peersearch search`.
+pub async fn search(
+    node: &str,
+    q: &str,
+    limit: usize,
+    offset: usize,
+    local: bool,
+    json: bool,
+) -> Result<(), ClientError> {
+    let node = node.trim_end_matches('/');
+    let scope = if local { "local" } else { "network" };
+    let url = format!("{node}/api/search");
+    let r = http()
+        .get(&url)
+        .query(&[
+            ("q", q.to_string()),
+            ("limit", limit.to_string()),
+            ("offset", offset.to_string()),
+            ("scope", scope.to_string()),
+        ])
+        .send()
+        .await;
+    let body = check(node, r).await?;
+    if json {
+        println!("{body}");
+        return Ok(());
+    }
+    let resp: SearchResponse =
+        serde_json::from_str(&body).map_err(|e| ClientError::Decode(e.to_string()))?;
+    print!(
+        "{}",
+        render_results(&resp, offset, std::io::stdout().is_terminal())
+    );
+    Ok(())
+}
+
+/// Render results for a terminal: title, URL, snippet with highlights in bold (ANSI) when
+/// `color`, else with `*stars*`.
+pub fn render_results(resp: &SearchResponse, offset: usize, color: bool) -> String {
+    let (bold, dim, reset) = if color {
+        ("\x1b[1m", "\x1b[2m", "\x1b[0m")
+    } else {
+        ("", "", "")
+    };
+    let mut out = String::new();
+    if resp.hits.is_empty() {
+        let _ = writeln!(out, "no results for {:?}", resp.query);
+    }
+    for (i, h) in resp.hits.iter().enumerate() {
+        let title = if h.title.trim().is_empty() {
+            h.url.as_str()
+        } else {
+            h.title.trim()
+        };
+        let _ = writeln!(
+            out,
+            "{:>3}. {bold}{}{reset}",
+            offset + i + 1,
+            one_line(title)
+        );
+        let _ = writeln!(out, "     {dim}{}{reset}", h.url);
+        let snippet = snippet_for_terminal(&h.snippet, color);
+        if !snippet.is_empty() {
+            let _ = writeln!(out, "     {}", snippet);
+        }
+        let _ = writeln!(out);
+    }
+    let partial = if resp.partial {
+        " (partial: some peers did not answer in time)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "{dim}{} results in {} ms from {} of {} peers{partial}{reset}",
+        resp.hits.len(),
+        resp.took_ms,
+        resp.peers.answered,
+        resp.peers.queried
+    );
+    out
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Turn an API snippet (HTML-escaped, `<b>` marks) into terminal text.
+fn snippet_for_terminal(snippet: &str, color: bool) -> String {
+    let (on, off) = if color {
+        ("\x1b[1m", "\x1b[0m")
+    } else {
+        ("*", "*")
+    };
+    let s = snippet.replace("<b>", on).replace("</b>", off);
+    one_line(&html_escape::decode_html_entities(&s))
+}
+
+/// `peersearch crawl`; returns whether every URL was accepted.
+pub async fn crawl(node: &str, urls: &[String]) -> Result<bool, ClientError> {
+    let node = node.trim_end_matches('/');
+    let r = http()
+        .post(format!("{node}/api/crawl"))
+        .json(&serde_json::json!({ "urls": urls }))
+        .send()
+        .await;
+    let body = check(node, r).await?;
+    let resp: CrawlResponse =
+        serde_json::from_str(&body).map_err(|e| ClientError::Decode(e.to_string()))?;
+    println!("accepted {} url(s)", resp.accepted);
+    for r in &resp.rejected {
+        println!("rejected {}: {}", r.url, r.reason);
+    }
+    Ok(resp.rejected.is_empty())
+}
+
+/// `peersearch status`.
+pub async fn status(node: &str, json: bool) -> Result<(), ClientError> {
+    let node = node.trim_end_matches('/');
+    let body = check(node, http().get(format!("{node}/api/status")).send().await).await?;
+    if json {
+        println!("{body}");
+        return Ok(());
+    }
+    let s: StatusResponse =
+        serde_json::from_str(&body).map_err(|e| ClientError::Decode(e.to_string()))?;
+    print!("{}", render_status(&s));
+    Ok(())
+}
+
+/// A status summary for a terminal.
+pub fn render_status(s: &StatusResponse) -> String {
+    let mut out = String::new();
+    let crawl = if s.frontier_size == 0 && s.crawl_in_flight == 0 {
+        "idle".to_string()
+    } else {
+        format!(
+            "{} queued, {} in flight",
+            s.frontier_size, s.crawl_in_flight
+        )
+    };
+    let _ = writeln!(out, "peer        {} (peersearch {})", s.peer_id, s.version);
+    let _ = writeln!(out, "web ui      http://{}", s.http_addr);
+    for a in &s.listen_addrs {
+        let _ = writeln!(out, "listening   {a}");
+    }
+    let _ = writeln!(
+        out,
+        "peers       {} connected, {} in routing table",
+        s.peers_connected, s.routing_table_size
+    );
+    let _ = writeln!(out, "documents   {}", s.docs_indexed);
+    let _ = writeln!(
+        out,
+        "crawl       {crawl}; {} pages crawled, {} failed",
+        s.pages_crawled, s.pages_failed
+    );
+    let _ = writeln!(out, "uptime      {} s", s.uptime_s);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peersearch_web::api::{ApiHit, PeerCounts};
+
+    #[test]
+    fn results_show_title_url_and_bold_highlights() {
+        let resp = SearchResponse {
+            query: "rust".into(),
+            hits: vec![ApiHit {
+                url: "http://a.example/".into(),
+                title: "The  Rust\nBook".into(),
+                snippet: "learn <b>rust</b> &amp; more &lt;x&gt;".into(),
+                score: 1.0,
+                peer: "p".into(),
+            }],
+            took_ms: 3,
+            peers: PeerCounts {
+                queried: 2,
+                answered: 1,
+                failed: 1,
+            },
+            partial: true,
+            total_hits: 1,
+        };
+        let plain = render_results(&resp, 0, false);
+        assert!(plain.contains("1. The Rust Book"), "{plain}");
+        assert!(plain.contains("http://a.example/"));
+        assert!(plain.contains("learn *rust* & more <x>"), "{plain}");
+        assert!(plain.contains("partial"));
+        let color = render_results(&resp, 0, true);
+        assert!(color.contains("\x1b[1mrust\x1b[0m"), "{color}");
+    }
+}

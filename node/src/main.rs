@@ -1,0 +1,217 @@
+//! The `peersearch` binary: glue between the command line and the node library.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use peersearch_node::config::{Overrides, PeerConfig};
+use peersearch_node::{client, demo, peer};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A decentralized web search engine: every peer crawls its slice of the web and answers
+/// queries together with the others.
+#[derive(Debug, Parser)]
+#[command(name = "peersearch", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one peer until Ctrl-C / SIGTERM.
+    Start(StartArgs),
+    /// Start N peers on loopback over a bundled corpus and print the web UI's address.
+    Demo(DemoArgs),
+    /// Ask a running peer and print the results.
+    Search(SearchArgs),
+    /// Submit seed URLs to a running peer.
+    Crawl(CrawlArgs),
+    /// Print a running peer's status.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+struct StartArgs {
+    /// TOML file with settings (keys are the flag names).
+    #[arg(long, env = "PEERSEARCH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Index shard, crawl state and the peer's key live here.
+    #[arg(long, env = "PEERSEARCH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Web UI and JSON API address (port 0 picks a free port) [default: 127.0.0.1:8080].
+    #[arg(long, env = "PEERSEARCH_HTTP")]
+    http: Option<SocketAddr>,
+    /// p2p listen address, repeatable [default: /ip4/0.0.0.0/tcp/4001].
+    #[arg(long, env = "PEERSEARCH_LISTEN", value_delimiter = ',')]
+    listen: Vec<String>,
+    /// Known peer to join through, repeatable.
+    #[arg(long, env = "PEERSEARCH_BOOTSTRAP", value_delimiter = ',')]
+    bootstrap: Vec<String>,
+    /// URL to start crawling from, repeatable.
+    #[arg(long, env = "PEERSEARCH_SEED", value_delimiter = ',')]
+    seed: Vec<String>,
+    /// How many peers hold each document [default: 3].
+    #[arg(long, env = "PEERSEARCH_REPLICATION")]
+    replication: Option<usize>,
+    /// Requests per second per host [default: 1.0].
+    #[arg(long, env = "PEERSEARCH_CRAWL_RATE")]
+    crawl_rate: Option<f64>,
+    /// Stop crawling after N pages fetched by this peer [default: unlimited].
+    #[arg(long, env = "PEERSEARCH_MAX_PAGES")]
+    max_pages: Option<u64>,
+    /// Allow crawling loopback/private/link-local addresses.
+    #[arg(long, env = "PEERSEARCH_ALLOW_PRIVATE_ADDRESSES")]
+    allow_private_addresses: bool,
+    /// Total deadline of one fetch in seconds [default: 30].
+    #[arg(long, env = "PEERSEARCH_FETCH_TIMEOUT_SECS")]
+    fetch_timeout_secs: Option<u64>,
+    /// Maximum link depth from a seed [default: 16].
+    #[arg(long, env = "PEERSEARCH_MAX_DEPTH")]
+    max_depth: Option<u32>,
+    /// Maximum pages crawled per site [default: 10000].
+    #[arg(long, env = "PEERSEARCH_MAX_PAGES_PER_SITE")]
+    max_pages_per_site: Option<u64>,
+    /// Fetches in flight at once [default: 16].
+    #[arg(long, env = "PEERSEARCH_CRAWL_CONCURRENCY")]
+    crawl_concurrency: Option<usize>,
+    /// How often staged documents are committed, in ms [default: 1000].
+    #[arg(long, env = "PEERSEARCH_COMMIT_INTERVAL_MS")]
+    commit_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// How many peers to start.
+    #[arg(long, default_value_t = 4)]
+    peers: usize,
+    /// Web UI address of the first peer.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+    /// Where the demo keeps its peers' data [default: a fresh temporary directory].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct SearchArgs {
+    /// The query (operators: "phrase", +must, -not, site:example.com).
+    #[arg(required = true)]
+    query: Vec<String>,
+    /// The peer's HTTP API.
+    #[arg(long, env = "PEERSEARCH_NODE", default_value = client::DEFAULT_NODE)]
+    node: String,
+    /// How many results.
+    #[arg(long, default_value_t = 10)]
+    limit: usize,
+    /// Skip this many results.
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// Search only the peer's own shard.
+    #[arg(long)]
+    local: bool,
+    /// Print the raw JSON answer.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct CrawlArgs {
+    /// URLs to crawl.
+    #[arg(required = true)]
+    urls: Vec<String>,
+    /// The peer's HTTP API.
+    #[arg(long, env = "PEERSEARCH_NODE", default_value = client::DEFAULT_NODE)]
+    node: String,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// The peer's HTTP API.
+    #[arg(long, env = "PEERSEARCH_NODE", default_value = client::DEFAULT_NODE)]
+    node: String,
+    /// Print the raw JSON answer.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Start(args) => {
+            peer::init_tracing();
+            let file = match &args.config {
+                Some(p) => Some(PeerConfig::from_file(p)?),
+                None => None,
+            };
+            let config = PeerConfig::merge(file, overrides(args))?;
+            rt.block_on(peer::run_until_signal(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            peer::init_tracing();
+            if args.peers == 0 || args.peers > 32 {
+                bail!("--peers must be between 1 and 32");
+            }
+            rt.block_on(demo::run(args.peers, args.http, args.data_dir))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Search(args) => {
+            let q = args.query.join(" ");
+            rt.block_on(client::search(
+                &args.node,
+                &q,
+                args.limit,
+                args.offset,
+                args.local,
+                args.json,
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Crawl(args) => {
+            let ok = rt.block_on(client::crawl(&args.node, &args.urls))?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Status(args) => {
+            rt.block_on(client::status(&args.node, args.json))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn overrides(a: StartArgs) -> Overrides {
+    Overrides {
+        data_dir: a.data_dir,
+        http: a.http,
+        listen: a.listen,
+        bootstrap: a.bootstrap,
+        seed: a.seed,
+        replication: a.replication,
+        crawl_rate: a.crawl_rate,
+        max_pages: a.max_pages,
+        allow_private_addresses: a.allow_private_addresses,
+        fetch_timeout_secs: a.fetch_timeout_secs,
+        max_depth: a.max_depth,
+        max_pages_per_site: a.max_pages_per_site,
+        crawl_concurrency: a.crawl_concurrency,
+        commit_interval_ms: a.commit_interval_ms,
+    }
+}
