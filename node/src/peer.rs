@@ -860,10 +860,10 @@ async fn index_loop(
     let mut tick = tokio::time::interval(Duration::from_millis(node.config.commit_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let stopping = tokio::select! {
+        let (stopping, ticked) = tokio::select! {
             Some(page) = pages.recv() => {
                 handle_page(&node, page, &mut staged_docs, &mut staged_urls).await;
-                false
+                (false, false)
             }
             Some(job) = jobs.recv() => {
                 match job {
@@ -874,10 +874,10 @@ async fn index_loop(
                         acks.push((done, n));
                     }
                 }
-                false
+                (false, false)
             }
-            _ = tick.tick() => false,
-            _ = shutdown.cancelled() => true,
+            _ = tick.tick() => (false, true),
+            _ = shutdown.cancelled() => (true, false),
         };
         if stopping {
             // Take what the crawl loop already sent, then commit it all once more.
@@ -885,9 +885,7 @@ async fn index_loop(
                 handle_page(&node, page, &mut staged_docs, &mut staged_urls).await;
             }
         }
-        let due = staged_docs.len() + replica_docs.len() >= MAX_STAGED_DOCS
-            || tick_elapsed(&mut tick)
-            || stopping;
+        let due = staged_docs.len() + replica_docs.len() >= MAX_STAGED_DOCS || ticked || stopping;
         if due && !(staged_urls.is_empty() && replica_docs.is_empty() && replica_deletes.is_empty())
         {
             commit_batch(
@@ -904,12 +902,6 @@ async fn index_loop(
             break;
         }
     }
-}
-
-/// Whether the commit interval passed (a non-blocking look at the interval).
-fn tick_elapsed(tick: &mut tokio::time::Interval) -> bool {
-    use futures::FutureExt;
-    tick.tick().now_or_never().is_some()
 }
 
 async fn handle_page(

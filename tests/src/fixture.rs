@@ -94,6 +94,71 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
+
+    /// Bind a port now and serve later (for sites that must link to each other).
+    pub async fn bind() -> std::io::Result<Bound> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        Ok(Bound { listener, addr })
+    }
+}
+
+/// A bound, not yet serving, fixture port.
+#[derive(Debug)]
+pub struct Bound {
+    listener: TcpListener,
+    /// The bound address.
+    pub addr: SocketAddr,
+}
+
+impl Bound {
+    /// `http://127.0.0.1:PORT` + path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+    /// Start serving `router`.
+    pub fn serve(self, router: Router) -> Server {
+        let listener = self.listener;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Server {
+            addr: self.addr,
+            task,
+        }
+    }
+}
+
+/// `n` plain sites of `pages` pages each whose home pages link to each other, each counting
+/// its requests.
+pub async fn linked_sites(n: usize, pages: usize) -> std::io::Result<(Vec<Server>, Vec<FetchLog>)> {
+    let mut bound = Vec::new();
+    for _ in 0..n {
+        bound.push(Server::bind().await?);
+    }
+    let homes: Vec<String> = bound.iter().map(|b| b.url("/")).collect();
+    let mut servers = Vec::new();
+    let mut logs = Vec::new();
+    for (i, b) in bound.into_iter().enumerate() {
+        let links: String = homes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(j, h)| format!("<a href=\"{h}\">site {j}</a> "))
+            .collect();
+        let log = FetchLog::default();
+        let router = log.wrap(
+            PlainSite {
+                site: 100 + i,
+                pages,
+                home_links: links,
+            }
+            .router(),
+        );
+        servers.push(b.serve(router));
+        logs.push(log);
+    }
+    Ok((servers, logs))
 }
 
 impl Drop for Server {
@@ -103,11 +168,7 @@ impl Drop for Server {
 }
 
 fn html(body: String) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
 fn page_html(title: &str, head_extra: &str, body: &str) -> String {
@@ -127,10 +188,16 @@ fn plain_page(site: usize, n: usize, pages: usize, extra_links: &str) -> String 
     body.push_str("<ul>");
     // A chain through every page guarantees reachability; a few random links make a web.
     let next = (n + 1) % pages;
-    body.push_str(&format!("<li><a href=\"/page/{next}.html\">{}</a></li>", rng.words(2)));
+    body.push_str(&format!(
+        "<li><a href=\"/page/{next}.html\">{}</a></li>",
+        rng.words(2)
+    ));
     for _ in 0..4 {
         let to = rng.below(pages);
-        body.push_str(&format!("<li><a href=\"/page/{to}.html\">{}</a></li>", rng.words(3)));
+        body.push_str(&format!(
+            "<li><a href=\"/page/{to}.html\">{}</a></li>",
+            rng.words(3)
+        ));
     }
     body.push_str("</ul>");
     body.push_str(extra_links);
@@ -171,7 +238,10 @@ impl PlainSite {
                 "/page/{file}",
                 get(
                     |State(s): State<Arc<PlainSite>>, Path(file): Path<String>| async move {
-                        match file.strip_suffix(".html").and_then(|n| n.parse::<usize>().ok()) {
+                        match file
+                            .strip_suffix(".html")
+                            .and_then(|n| n.parse::<usize>().ok())
+                        {
                             Some(n) if n < s.pages => html(plain_page(s.site, n, s.pages, "")),
                             _ => StatusCode::NOT_FOUND.into_response(),
                         }
@@ -426,9 +496,119 @@ fn gzip_bomb() -> Vec<u8> {
 fn nested_html() -> String {
     let mut s = String::from("<html><head><title>nested page</title></head><body>");
     for i in 0..60_000 {
-        s.push_str(if i % 2 == 0 { "<div><span>" } else { "<b><i><table><td>" });
+        s.push_str(if i % 2 == 0 {
+            "<div><span>"
+        } else {
+            "<b><i><table><td>"
+        });
     }
     s.push_str("<p>nestedmarker deep inside</p>");
     s.push_str("</body></html>");
     s
+}
+
+/// Serve the files under `root` (read-only; `..` refused), with a content type by extension.
+/// Used to serve real corpora such as the Rust documentation that rustup installs.
+pub fn static_dir_router(root: std::path::PathBuf) -> Router {
+    let root = Arc::new(root);
+    let serve = move |path: Option<Path<String>>| {
+        let root = root.clone();
+        async move {
+            let rel = path.map(|Path(p)| p).unwrap_or_default();
+            if rel.split('/').any(|seg| seg == "..") {
+                return StatusCode::BAD_REQUEST.into_response();
+            }
+            let mut file = root.join(&rel);
+            if rel.is_empty() || rel.ends_with('/') || file.is_dir() {
+                file = file.join("index.html");
+            }
+            let ctype = match file.extension().and_then(|e| e.to_str()) {
+                Some("html") | Some("htm") => "text/html; charset=utf-8",
+                Some("css") => "text/css",
+                Some("js") => "text/javascript",
+                Some("svg") => "image/svg+xml",
+                Some("png") => "image/png",
+                Some("txt") | Some("md") => "text/plain; charset=utf-8",
+                _ => "application/octet-stream",
+            };
+            match tokio::fs::read(&file).await {
+                Ok(bytes) => ([(header::CONTENT_TYPE, ctype)], bytes).into_response(),
+                Err(_) => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    };
+    Router::new()
+        .route("/", get(serve.clone()))
+        .route("/{*path}", get(serve))
+}
+
+/// The HTML documentation rustup installs (`$(rustc --print sysroot)/share/doc/rust/html`), if
+/// present on this machine.
+pub fn rust_docs_dir() -> Option<std::path::PathBuf> {
+    let out = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()?;
+    let sysroot = String::from_utf8(out.stdout).ok()?;
+    let dir = std::path::PathBuf::from(sysroot.trim()).join("share/doc/rust/html");
+    dir.join("book/index.html").exists().then_some(dir)
+}
+
+/// Counts the requests a fixture server receives, per path and query.
+#[derive(Debug, Clone, Default)]
+pub struct FetchLog(Arc<std::sync::Mutex<HashMap<String, u32>>>);
+
+impl FetchLog {
+    /// Wrap `router` so that every request is counted here.
+    pub fn wrap(&self, router: Router) -> Router {
+        let log = self.clone();
+        router.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let log = log.clone();
+                async move {
+                    let key = req
+                        .uri()
+                        .path_and_query()
+                        .map(|p| p.as_str().to_string())
+                        .unwrap_or_default();
+                    if let Ok(mut m) = log.0.lock() {
+                        *m.entry(key).or_default() += 1;
+                    }
+                    next.run(req).await
+                }
+            },
+        ))
+    }
+    /// How often `path` was requested.
+    pub fn count(&self, path: &str) -> u32 {
+        self.0
+            .lock()
+            .map(|m| m.get(path).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+    /// Every path requested more than once, with its count.
+    pub fn repeated(&self) -> Vec<(String, u32)> {
+        let mut v: Vec<_> = self
+            .0
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, n)| **n > 1)
+                    .map(|(k, n)| (k.clone(), *n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+    /// Forget every count.
+    pub fn reset(&self) {
+        if let Ok(mut m) = self.0.lock() {
+            m.clear();
+        }
+    }
+    /// Total requests.
+    pub fn total(&self) -> u32 {
+        self.0.lock().map(|m| m.values().sum()).unwrap_or(0)
+    }
 }

@@ -66,7 +66,10 @@ impl PeerProcess {
             .arg("/ip4/127.0.0.1/tcp/0")
             .args(&opts.args)
             .env("PEERSEARCH_HTTP_ADDR_FILE", &addr_file)
-            .env("RUST_LOG", std::env::var("PEERSEARCH_TEST_LOG").unwrap_or("info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("PEERSEARCH_TEST_LOG").unwrap_or("info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
@@ -111,7 +114,10 @@ impl PeerProcess {
 
     /// Its peer id.
     pub fn peer_id(&self) -> String {
-        self.status["peer_id"].as_str().unwrap_or_default().to_string()
+        self.status["peer_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Its first p2p address (with `/p2p/<id>`).
@@ -126,7 +132,9 @@ impl PeerProcess {
     pub fn log_tail(&self) -> String {
         let s = std::fs::read_to_string(&self.log_path).unwrap_or_default();
         let start = s.len().saturating_sub(4096);
-        let start = (start..s.len()).find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        let start = (start..s.len())
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
         s[start..].to_string()
     }
 
@@ -261,4 +269,70 @@ pub async fn http_post(url: &str, json: &str) -> Result<(u16, String)> {
         .await?;
     let status = r.status().as_u16();
     Ok((status, r.text().await?))
+}
+
+/// Start `n` peers under `root` (`peer-0` .. `peer-{n-1}`): the first alone, the others
+/// bootstrapping from it; wait until every peer knows all the others.
+pub async fn start_network(root: &Path, n: usize, args: &[String]) -> Result<Vec<PeerProcess>> {
+    let mut peers: Vec<PeerProcess> = Vec::new();
+    for i in 0..n {
+        let mut a = args.to_vec();
+        if let Some(first) = peers.first() {
+            a.push("--bootstrap".into());
+            a.push(first.p2p_addr());
+        }
+        let p = PeerProcess::spawn(
+            &root.join(format!("peer-{i}")),
+            &PeerOptions {
+                args: a,
+                ..PeerOptions::default()
+            },
+        )
+        .await?;
+        peers.push(p);
+    }
+    wait_mesh(&peers, n - 1).await?;
+    Ok(peers)
+}
+
+/// Wait (bounded) until every peer in `peers` counts at least `want` live peers in its
+/// routing table and connections.
+pub async fn wait_mesh(peers: &[PeerProcess], want: usize) -> Result<()> {
+    for p in peers {
+        p.wait_status(Duration::from_secs(60), |st| {
+            st["routing_table_size"].as_u64().unwrap_or(0) as usize >= want
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", p.log_tail()))?;
+    }
+    Ok(())
+}
+
+/// Wait until every peer's crawl is idle and the network's document count is stable.
+pub async fn wait_network_idle(peers: &[PeerProcess], timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut last_total = u64::MAX;
+    let mut calm = 0;
+    loop {
+        let mut idle = true;
+        let mut total = 0;
+        for p in peers {
+            let st: Value = p.get_json("/api/status").await?;
+            idle &= st["frontier_size"] == 0 && st["crawl_in_flight"] == 0;
+            total += st["docs_indexed"].as_u64().unwrap_or(0);
+        }
+        calm = if idle && total == last_total {
+            calm + 1
+        } else {
+            0
+        };
+        last_total = total;
+        if calm >= 6 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("network not idle after {timeout:?} (docs {total})");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

@@ -1,0 +1,283 @@
+//! The overlay: peers on loopback find each other, split the URL space, and answer queries
+//! together with the ranking one central index would give.
+
+use peersearch_tests::fixture::{self, FetchLog, Rng, Server, linked_sites};
+use peersearch_tests::harness::{
+    PeerOptions, PeerProcess, start_network, wait_mesh, wait_network_idle,
+};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::time::Duration;
+
+const SITES: usize = 10;
+const PAGES: usize = 30;
+
+fn base_args(r: usize) -> Vec<String> {
+    [
+        "--allow-private-addresses",
+        "--crawl-rate",
+        "500",
+        "--fetch-timeout-secs",
+        "5",
+        "--replication",
+        &r.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// (url, score) of the top 10, as the API orders them.
+async fn top10(p: &PeerProcess, q: &str, scope: &str) -> Vec<(String, f64)> {
+    let v = p
+        .search(q, &format!("&limit=10&scope={scope}&timeout_ms=5000"))
+        .await
+        .unwrap();
+    assert_eq!(v["partial"], false, "{q}: {v}");
+    v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["url"].as_str().unwrap().to_string(),
+                h["score"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn queries() -> Vec<String> {
+    let mut rng = Rng::new(42);
+    (0..50)
+        .map(|i| match i % 3 {
+            0 => rng.word().to_string(),
+            1 => format!("{} {}", rng.word(), rng.word()),
+            _ => format!("{} {} {}", rng.word(), rng.word(), rng.word()),
+        })
+        .collect()
+}
+
+async fn seed(p: &PeerProcess, sites: &[Server]) {
+    let urls: Vec<String> = sites.iter().map(|s| s.url("/")).collect();
+    let (status, body) = p
+        .post_json("/api/crawl", &serde_json::json!({ "urls": urls }))
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+}
+
+fn assert_fetched_once(logs: &[FetchLog]) {
+    for (i, log) in logs.iter().enumerate() {
+        assert!(
+            log.repeated().is_empty(),
+            "site {i} refetched: {:?}",
+            log.repeated()
+        );
+        assert_eq!(
+            log.count("/robots.txt"),
+            1,
+            "site {i} crawled by one peer only"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_splits_the_crawl_and_ranks_like_one_central_index() {
+    let (sites, logs) = linked_sites(SITES, PAGES).await.unwrap();
+    let total_docs = (SITES * (PAGES + 1)) as u64;
+    let dir = tempfile::tempdir().unwrap();
+
+    // The reference: one peer that crawls everything alone.
+    let reference = PeerProcess::spawn(
+        &dir.path().join("reference"),
+        &PeerOptions {
+            args: base_args(1),
+            ..PeerOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    seed(&reference, &sites[..1]).await;
+    let st = reference
+        .wait_crawl_idle(Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert_eq!(st["docs_indexed"], total_docs, "{st}");
+    let qs = queries();
+    let mut expected = Vec::new();
+    for q in &qs {
+        expected.push(top10(&reference, q, "local").await);
+    }
+    drop(reference);
+
+    for r in [1usize, 3] {
+        for log in &logs {
+            log.reset();
+        }
+        let root = dir.path().join(format!("r{r}"));
+        let peers = start_network(&root, 5, &base_args(r)).await.unwrap();
+        // One seed on one peer: links lead to every site, each handed to its owner.
+        seed(&peers[2], &sites[..1]).await;
+        wait_network_idle(&peers, Duration::from_secs(300))
+            .await
+            .unwrap();
+        // Replicas settle after the crawl (replication is asynchronous).
+        let want = total_docs * r as u64;
+        let mut held = 0;
+        for _ in 0..120 {
+            held = 0;
+            for p in &peers {
+                let st: Value = p.get_json("/api/status").await.unwrap();
+                held += st["docs_indexed"].as_u64().unwrap();
+            }
+            if held == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert_eq!(held, want, "R={r}: every document held by R peers");
+        assert_fetched_once(&logs);
+
+        // Every document is held by exactly R peers.
+        for site in 0..SITES {
+            let m = fixture::marker(100 + site, 7);
+            let mut holders = 0;
+            for p in &peers {
+                holders +=
+                    usize::from(!p.search_urls(&m, "&scope=local").await.unwrap().is_empty());
+            }
+            assert_eq!(holders, r, "R={r}: {m} held by {holders} peers");
+        }
+        // A query to any peer returns hits from every site.
+        for p in &peers {
+            let mut seen = HashSet::new();
+            for site in 0..SITES {
+                let hits = p
+                    .search_urls(&fixture::marker(100 + site, 3), "&timeout_ms=5000")
+                    .await
+                    .unwrap();
+                assert_eq!(hits.len(), 1, "R={r}: site {site} from {}", p.peer_id());
+                seen.insert(site);
+            }
+            assert_eq!(seen.len(), SITES);
+        }
+
+        // Ranking fidelity against the reference.
+        let mut overlap_sum = 0.0;
+        for (q, want) in qs.iter().zip(&expected) {
+            let got = top10(&peers[0], q, "network").await;
+            if r == 1 {
+                assert_eq!(
+                    &got, want,
+                    "R=1 top 10 of {q:?} differs from the central index"
+                );
+            }
+            let want_urls: HashSet<_> = want.iter().map(|(u, _)| u).collect();
+            let inter = got.iter().filter(|(u, _)| want_urls.contains(u)).count();
+            overlap_sum += inter as f64 / want.len().max(1) as f64;
+        }
+        let overlap = overlap_sum / qs.len() as f64;
+        println!("R={r}: average top-10 overlap with the central index: {overlap:.3}");
+        assert!(overlap >= 0.95, "R={r}: overlap {overlap:.3}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_peer_does_not_hold_the_query_past_its_deadline() {
+    let site = Server::start(
+        fixture::PlainSite {
+            site: 9,
+            pages: 5,
+            home_links: String::new(),
+        }
+        .router(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut peers = start_network(dir.path(), 2, &base_args(1)).await.unwrap();
+    let staller = PeerProcess::spawn(
+        &dir.path().join("staller"),
+        &PeerOptions {
+            args: [
+                base_args(1),
+                vec!["--bootstrap".into(), peers[0].p2p_addr()],
+            ]
+            .concat(),
+            env: vec![("PEERSEARCH_TEST_STALL_SEARCH_MS".into(), "8000".into())],
+        },
+    )
+    .await
+    .unwrap();
+    peers.push(staller);
+    wait_mesh(&peers, 2).await.unwrap();
+    seed(&peers[0], std::slice::from_ref(&site)).await;
+    wait_network_idle(&peers, Duration::from_secs(120))
+        .await
+        .unwrap();
+    let v = peers[0]
+        .search(&fixture::marker(9, 1), "&timeout_ms=600")
+        .await
+        .unwrap();
+    assert_eq!(v["partial"], true, "{v}");
+    assert_eq!(v["peers"]["failed"], 1, "{v}");
+    assert_eq!(v["peers"]["queried"], 3, "{v}");
+    // The deadline is the root's promise; the slack covers process scheduling only.
+    assert!(v["took_ms"].as_u64().unwrap() < 600 + 1500, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_joiner_receives_its_share_and_restart_rejoins_without_bootstrap() {
+    let (sites, _logs) = linked_sites(6, 10).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = base_args(1);
+    args.extend(["--commit-interval-ms".to_string(), "200".to_string()]);
+    let mut peers = start_network(dir.path(), 2, &args).await.unwrap();
+    seed(&peers[0], &sites[..1]).await;
+    wait_network_idle(&peers, Duration::from_secs(120))
+        .await
+        .unwrap();
+
+    // A third peer joins: it becomes the owner of some sites and receives their documents.
+    let joiner_dir = dir.path().join("joiner");
+    let joiner_args = [
+        args.clone(),
+        vec!["--bootstrap".into(), peers[0].p2p_addr()],
+    ]
+    .concat();
+    let mut joiner = PeerProcess::spawn(
+        &joiner_dir,
+        &PeerOptions {
+            args: joiner_args,
+            env: vec![("PEERSEARCH_MAINTENANCE_MS".into(), "1000".into())],
+        },
+    )
+    .await
+    .unwrap();
+    let id = joiner.peer_id();
+    let st = joiner
+        .wait_status(Duration::from_secs(120), |st| {
+            st["docs_indexed"].as_u64().unwrap_or(0) > 0
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", joiner.log_tail()));
+    let got = st["docs_indexed"].as_u64().unwrap();
+
+    // Restart without --bootstrap: same id, same data, back in the network.
+    assert!(joiner.terminate(), "clean shutdown");
+    let joiner = PeerProcess::spawn(
+        &joiner_dir,
+        &PeerOptions {
+            args: base_args(1),
+            ..PeerOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(joiner.peer_id(), id, "the peer id survives a restart");
+    let st: Value = joiner.get_json("/api/status").await.unwrap();
+    assert!(st["docs_indexed"].as_u64().unwrap() >= got, "{st}");
+    peers.push(joiner);
+    wait_mesh(&peers, 2).await.unwrap();
+}
