@@ -785,7 +785,7 @@ async fn responses_carry_security_headers_and_no_cors() {
             "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
         );
         assert_eq!(reply.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
-        assert_eq!(reply.headers[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(reply.headers[header::REFERRER_POLICY], "same-origin");
         assert!(
             !reply
                 .headers
