@@ -77,6 +77,9 @@ pub struct CrawlerConfig {
     pub max_body_bytes: usize,
     /// User-Agent header.
     pub user_agent: String,
+    /// Times a site is put aside when its robots.txt is unavailable before its URLs are
+    /// given up (default [`ROBOTS_MAX_DEFERRALS`]).
+    pub robots_max_deferrals: u32,
 }
 
 mod duration_ms {
@@ -104,6 +107,7 @@ impl Default for CrawlerConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             user_agent: default_user_agent(),
+            robots_max_deferrals: ROBOTS_MAX_DEFERRALS,
         }
     }
 }
@@ -568,7 +572,7 @@ impl Crawler {
                     *n
                 };
                 self.refund_budget();
-                if deferrals <= ROBOTS_MAX_DEFERRALS {
+                if deferrals <= self.inner.config.robots_max_deferrals {
                     tracing::debug!(site = %site, reason = %reason, "robots.txt unavailable, deferring site");
                     host.release(retry_at.saturating_duration_since(Instant::now()));
                     self.inner.frontier.untake(job);

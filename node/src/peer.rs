@@ -112,6 +112,7 @@ pub struct Node {
     router_wake: tokio::sync::Notify,
     replicated_docs: AtomicU64,
     search_stall: Option<Duration>,
+    misbehave: Option<String>,
 }
 
 impl std::fmt::Debug for Node {
@@ -298,6 +299,7 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer, PeerError> {
         router_wake: tokio::sync::Notify::new(),
         replicated_docs: AtomicU64::new(0),
         search_stall,
+        misbehave: std::env::var("PEERSEARCH_TEST_MISBEHAVE").ok(),
         config,
     });
 
@@ -944,6 +946,12 @@ async fn commit_batch(
 ) {
     let docs = std::mem::take(staged_docs);
     let replicas = std::mem::take(replica_docs);
+    // Replicated pages count as crawled here too: if this peer becomes the primary of their
+    // site, it continues the crawl without fetching them again.
+    let replica_urls: Vec<NormalizedUrl> = replicas
+        .iter()
+        .filter_map(|d| peersearch_crawler::normalize(&d.url, None).ok())
+        .collect();
     let deletes = std::mem::take(replica_deletes);
     let shard = node.shard.clone();
     let docs_for_blocking = docs.clone();
@@ -979,6 +987,9 @@ async fn commit_batch(
         });
     }
     let urls = std::mem::take(staged_urls);
+    if ok && !replica_urls.is_empty() && node.crawler.mark_committed(&replica_urls).await.is_err() {
+        warn!("cannot record replicated urls as crawled");
+    }
     if ok {
         if node.crawler.mark_committed(&urls).await.is_err() {
             warn!("cannot mark committed urls done; they will be fetched again");
@@ -1043,6 +1054,27 @@ async fn handle_event(node: Arc<Node>, ev: net::Event) {
             if let Some(stall) = node.search_stall {
                 // Test hook (PEERSEARCH_TEST_STALL_SEARCH_MS): a peer that answers late.
                 tokio::time::sleep(stall).await;
+            }
+            match node.misbehave.as_deref() {
+                // Test hooks: a hostile peer that floods the root with fake hits, or with an
+                // answer far over the protocol's size cap.
+                Some("flood") | Some("oversized") => {
+                    let big = node.misbehave.as_deref() == Some("oversized");
+                    let hits = (0..10_000)
+                        .map(|i| peersearch_indexer::Hit {
+                            url: format!("http://spam.example/{i}"),
+                            title: "spam".into(),
+                            snippet: if big { "x".repeat(1024) } else { "spam".into() },
+                            score: 1e9,
+                        })
+                        .collect();
+                    let _ = reply.send(wire::SearchResponse {
+                        hits,
+                        total_matches: 10_000,
+                    });
+                    return;
+                }
+                _ => {}
             }
             let top_k = (request.top_k as usize).min(1100);
             let resp = match node.leaf_search(request.query, top_k, request.stats).await {

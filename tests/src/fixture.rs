@@ -177,6 +177,11 @@ fn page_html(title: &str, head_extra: &str, body: &str) -> String {
     )
 }
 
+/// The anchor text of every link to page `n` of site `site`.
+fn anchor_for(site: usize, n: usize) -> String {
+    Rng::new(0xA11C_0000 ^ ((site as u64) << 20) ^ n as u64).words(3)
+}
+
 /// Generated text and links of one plain page.
 fn plain_page(site: usize, n: usize, pages: usize, extra_links: &str) -> String {
     let mut rng = Rng::new((site as u64) << 32 | n as u64);
@@ -187,16 +192,18 @@ fn plain_page(site: usize, n: usize, pages: usize, extra_links: &str) -> String 
     }
     body.push_str("<ul>");
     // A chain through every page guarantees reachability; a few random links make a web.
+    // Every link to a page carries the same anchor text, so a page's indexed anchor text does
+    // not depend on the order in which the crawl discovered its links.
     let next = (n + 1) % pages;
     body.push_str(&format!(
         "<li><a href=\"/page/{next}.html\">{}</a></li>",
-        rng.words(2)
+        anchor_for(site, next)
     ));
     for _ in 0..4 {
         let to = rng.below(pages);
         body.push_str(&format!(
             "<li><a href=\"/page/{to}.html\">{}</a></li>",
-            rng.words(3)
+            anchor_for(site, to)
         ));
     }
     body.push_str("</ul>");

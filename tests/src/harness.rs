@@ -274,6 +274,16 @@ pub async fn http_post(url: &str, json: &str) -> Result<(u16, String)> {
 /// Start `n` peers under `root` (`peer-0` .. `peer-{n-1}`): the first alone, the others
 /// bootstrapping from it; wait until every peer knows all the others.
 pub async fn start_network(root: &Path, n: usize, args: &[String]) -> Result<Vec<PeerProcess>> {
+    start_network_with(root, n, args, &[]).await
+}
+
+/// [`start_network`] with extra environment variables for every peer.
+pub async fn start_network_with(
+    root: &Path,
+    n: usize,
+    args: &[String],
+    env: &[(String, String)],
+) -> Result<Vec<PeerProcess>> {
     let mut peers: Vec<PeerProcess> = Vec::new();
     for i in 0..n {
         let mut a = args.to_vec();
@@ -285,7 +295,7 @@ pub async fn start_network(root: &Path, n: usize, args: &[String]) -> Result<Vec
             &root.join(format!("peer-{i}")),
             &PeerOptions {
                 args: a,
-                ..PeerOptions::default()
+                env: env.to_vec(),
             },
         )
         .await?;

@@ -229,17 +229,38 @@ async fn stalled_peer_does_not_hold_the_query_past_its_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_joiner_receives_its_share_and_restart_rejoins_without_bootstrap() {
-    let (sites, _logs) = linked_sites(6, 10).await.unwrap();
+    const JOIN_SITES: usize = 20;
+    let (sites, _logs) = linked_sites(JOIN_SITES, 4).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut args = base_args(1);
     args.extend(["--commit-interval-ms".to_string(), "200".to_string()]);
-    let mut peers = start_network(dir.path(), 2, &args).await.unwrap();
+    let fast_maintenance = vec![("PEERSEARCH_MAINTENANCE_MS".to_string(), "1000".to_string())];
+    let mut peers = Vec::new();
+    for i in 0..2 {
+        let mut a = args.clone();
+        if let Some(first) = peers.first() {
+            a.extend(["--bootstrap".to_string(), PeerProcess::p2p_addr(first)]);
+        }
+        peers.push(
+            PeerProcess::spawn(
+                &dir.path().join(format!("peer-{i}")),
+                &PeerOptions {
+                    args: a,
+                    env: fast_maintenance.clone(),
+                },
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    wait_mesh(&peers, 1).await.unwrap();
     seed(&peers[0], &sites[..1]).await;
     wait_network_idle(&peers, Duration::from_secs(120))
         .await
         .unwrap();
 
-    // A third peer joins: it becomes the owner of some sites and receives their documents.
+    // A third peer joins: it becomes the owner of some sites and receives their documents,
+    // and the peers that owned them before let go of them.
     let joiner_dir = dir.path().join("joiner");
     let joiner_args = [
         args.clone(),
@@ -250,18 +271,52 @@ async fn late_joiner_receives_its_share_and_restart_rejoins_without_bootstrap() 
         &joiner_dir,
         &PeerOptions {
             args: joiner_args,
-            env: vec![("PEERSEARCH_MAINTENANCE_MS".into(), "1000".into())],
+            env: fast_maintenance.clone(),
         },
     )
     .await
     .unwrap();
     let id = joiner.peer_id();
-    let st = joiner
-        .wait_status(Duration::from_secs(120), |st| {
-            st["docs_indexed"].as_u64().unwrap_or(0) > 0
+    let ids: Vec<libp2p::PeerId> = peers
+        .iter()
+        .chain(std::iter::once(&joiner))
+        .map(|p| p.peer_id().parse().unwrap())
+        .collect();
+    let joiner_id: libp2p::PeerId = id.parse().unwrap();
+    let owned: Vec<usize> = (0..JOIN_SITES)
+        .filter(|i| {
+            let authority = sites[*i].addr.to_string();
+            let key = peersearch_node::ownership::SiteKey::of(&authority);
+            peersearch_node::ownership::owners(&key, ids[0], &ids, 1).first() == Some(&joiner_id)
         })
+        .collect();
+    assert!(
+        !owned.is_empty(),
+        "with {JOIN_SITES} sites the joiner owns some"
+    );
+    let want = (owned.len() * 5) as u64;
+    let st = joiner
+        .wait_status(Duration::from_secs(120), |st| st["docs_indexed"] == want)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", joiner.log_tail()));
+    for i in &owned {
+        let m = fixture::marker(100 + i, 2);
+        assert_eq!(
+            joiner.search_urls(&m, "&scope=local").await.unwrap().len(),
+            1
+        );
+        // The former owner drops the site once the joiner holds it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        for p in &peers {
+            while !p.search_urls(&m, "&scope=local").await.unwrap().is_empty() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{m} still held by the old owner"
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    }
     let got = st["docs_indexed"].as_u64().unwrap();
 
     // Restart without --bootstrap: same id, same data, back in the network.
@@ -280,4 +335,64 @@ async fn late_joiner_receives_its_share_and_restart_rejoins_without_bootstrap() 
     assert!(st["docs_indexed"].as_u64().unwrap() >= got, "{st}");
     peers.push(joiner);
     wait_mesh(&peers, 2).await.unwrap();
+    // And the network answers through it with every site.
+    for i in 0..JOIN_SITES {
+        let hits = peers[2]
+            .search_urls(&fixture::marker(100 + i, 1), "&timeout_ms=5000")
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 1, "site {i} through the restarted peer");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_peers_are_cut_off_and_honest_results_still_come_back() {
+    let site = Server::start(
+        fixture::PlainSite {
+            site: 11,
+            pages: 5,
+            home_links: String::new(),
+        }
+        .router(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut peers = start_network(dir.path(), 2, &base_args(1)).await.unwrap();
+    for mode in ["flood", "oversized"] {
+        let p = PeerProcess::spawn(
+            &dir.path().join(mode),
+            &PeerOptions {
+                args: [
+                    base_args(1),
+                    vec!["--bootstrap".into(), peers[0].p2p_addr()],
+                ]
+                .concat(),
+                env: vec![("PEERSEARCH_TEST_MISBEHAVE".into(), mode.into())],
+            },
+        )
+        .await
+        .unwrap();
+        peers.push(p);
+    }
+    wait_mesh(&peers, 3).await.unwrap();
+    seed(&peers[0], std::slice::from_ref(&site)).await;
+    wait_network_idle(&peers, Duration::from_secs(120))
+        .await
+        .unwrap();
+    for p in &peers[..2] {
+        let v = p
+            .search(&fixture::marker(11, 2), "&timeout_ms=3000")
+            .await
+            .unwrap();
+        let urls: Vec<&str> = v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["url"].as_str().unwrap())
+            .collect();
+        assert_eq!(urls, vec![site.url("/page/2.html")], "{v}");
+        assert_eq!(v["partial"], true, "{v}");
+        assert_eq!(v["peers"]["failed"], 2, "both hostile peers fail: {v}");
+    }
 }

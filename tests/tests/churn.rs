@@ -1,0 +1,194 @@
+//! Churn and crashes: with R replicas the network keeps finding what was indexed while peers
+//! die without warning, repairs the missing copies, and takes restarted peers back without
+//! keeping more than R long-term copies.
+
+use peersearch_tests::fixture::{self, linked_sites};
+use peersearch_tests::harness::{PeerOptions, PeerProcess, start_network_with};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const PEERS: usize = 16;
+const KILLED: usize = 5;
+const R: usize = 3;
+const SITES: usize = 40;
+/// Pages per site besides the home page: 40 x 25 = 1 000 documents.
+const PAGES: usize = 24;
+
+fn args() -> Vec<String> {
+    [
+        "--allow-private-addresses",
+        "--crawl-rate",
+        "500",
+        "--fetch-timeout-secs",
+        "5",
+        "--replication",
+        &R.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn env() -> Vec<(String, String)> {
+    vec![("PEERSEARCH_MAINTENANCE_MS".into(), "1000".into())]
+}
+
+/// Every document of the fixture: (marker, expected URL suffix).
+fn documents() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for s in 0..SITES {
+        out.push((fixture::marker(100 + s, 999_999), "/".to_string()));
+        for n in 0..PAGES {
+            out.push((fixture::marker(100 + s, n), format!("/page/{n}.html")));
+        }
+    }
+    out
+}
+
+/// Recall of `docs` through `root` (network scope), and the p95 of `took_ms`.
+async fn recall(root: &PeerProcess, docs: &[(String, String)], timeout_ms: u64) -> (f64, u64) {
+    let mut found = 0;
+    let mut took = Vec::new();
+    for (marker, suffix) in docs {
+        let v = root
+            .search(marker, &format!("&limit=3&timeout_ms={timeout_ms}"))
+            .await
+            .unwrap();
+        assert!(v["error"].is_null(), "query error: {v}");
+        took.push(v["took_ms"].as_u64().unwrap());
+        let hit = v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["url"].as_str().unwrap().ends_with(suffix.as_str()));
+        found += usize::from(hit);
+    }
+    took.sort_unstable();
+    let p95 = took[(took.len() * 95 / 100).min(took.len() - 1)];
+    (found as f64 / docs.len() as f64, p95)
+}
+
+async fn total_docs(peers: &[&PeerProcess]) -> u64 {
+    let mut total = 0;
+    for p in peers {
+        let st: Value = p.get_json("/api/status").await.unwrap();
+        total += st["docs_indexed"].as_u64().unwrap();
+    }
+    total
+}
+
+/// Wait until `peers` together hold `want` documents (each document R times).
+async fn wait_total(peers: &[&PeerProcess], want: u64, timeout: Duration) -> u64 {
+    let deadline = Instant::now() + timeout;
+    let mut calm = 0;
+    loop {
+        let t = total_docs(peers).await;
+        calm = if t == want { calm + 1 } else { 0 };
+        if calm >= 3 || Instant::now() > deadline {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_five_of_sixteen_peers_keeps_recall_and_repairs_copies() {
+    let (sites, _logs) = linked_sites(SITES, PAGES).await.unwrap();
+    let docs = documents();
+    assert_eq!(docs.len(), 1000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut peers = start_network_with(dir.path(), PEERS, &args(), &env())
+        .await
+        .unwrap();
+    let (status, body) = peers[0]
+        .post_json(
+            "/api/crawl",
+            &serde_json::json!({ "urls": [sites[0].url("/")] }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let all: Vec<&PeerProcess> = peers.iter().collect();
+    let want = (docs.len() * R) as u64;
+    let held = wait_total(&all, want, Duration::from_secs(400)).await;
+    assert_eq!(held, want, "every document held R times before the kill");
+    let (before, _) = recall(&peers[0], &docs, 2000).await;
+    assert_eq!(before, 1.0, "everything found before the kill");
+
+    // Kill 5 peers at once, without warning.
+    let ids: Vec<String> = peers[PEERS - KILLED..]
+        .iter()
+        .map(|p| p.peer_id())
+        .collect();
+    // What placement predicts: a document survives when one of its site's R owners lives.
+    // (Three copies on random peers predict about 98 %; documents are placed by site, so one
+    // run can lose a whole site: the test holds the network to finding every survivor.)
+    let all_ids: Vec<libp2p::PeerId> = peers.iter().map(|p| p.peer_id().parse().unwrap()).collect();
+    let killed: Vec<libp2p::PeerId> = ids.iter().map(|i| i.parse().unwrap()).collect();
+    let surviving_sites = sites
+        .iter()
+        .filter(|s| {
+            let key = peersearch_node::ownership::SiteKey::of(&s.addr.to_string());
+            peersearch_node::ownership::owners(&key, all_ids[0], &all_ids, R)
+                .iter()
+                .any(|o| !killed.contains(o))
+        })
+        .count();
+    let predicted = surviving_sites as f64 / SITES as f64;
+    for p in &mut peers[PEERS - KILLED..] {
+        p.kill9();
+    }
+    let (right_away, p95) = recall(&peers[0], &docs, 2000).await;
+    println!(
+        "recall right after killing {KILLED} of {PEERS} peers (R={R}): {right_away:.3} \
+         (placement predicts {predicted:.3}), p95 {p95} ms"
+    );
+    assert!(
+        right_away >= predicted,
+        "recall {right_away} below what survived ({predicted})"
+    );
+    assert!(p95 <= 2000 + 500, "p95 {p95} ms past the 2000 ms deadline");
+
+    // The survivors bring every document back to R copies.
+    let survivors: Vec<&PeerProcess> = peers[..PEERS - KILLED].iter().collect();
+    let started = Instant::now();
+    let surviving = (surviving_sites * (PAGES + 1) * R) as u64;
+    let held = wait_total(&survivors, surviving, Duration::from_secs(240)).await;
+    println!(
+        "copies restored to R={R} in {:.1} s ({held} of {surviving})",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        held, surviving,
+        "R copies of every surviving document among the survivors"
+    );
+    let (after, _) = recall(&peers[0], &docs, 2000).await;
+    assert!(after >= predicted, "recall {after} after repair");
+
+    // Restart the 5: same ids, their data back, and no more than R long-term copies.
+    for (i, id) in ids.iter().enumerate() {
+        let n = PEERS - KILLED + i;
+        let p = PeerProcess::spawn(
+            &dir.path().join(format!("peer-{n}")),
+            &PeerOptions {
+                args: args(),
+                env: env(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(&p.peer_id(), id, "peer id kept across the restart");
+        peers[n] = p;
+    }
+    let all: Vec<&PeerProcess> = peers.iter().collect();
+    let held = wait_total(&all, want, Duration::from_secs(240)).await;
+    assert_eq!(
+        held, want,
+        "exactly R copies of every document after the restarts settle"
+    );
+    let (final_recall, _) = recall(&peers[3], &docs, 2000).await;
+    assert_eq!(
+        final_recall, 1.0,
+        "the restarted peers bring back what only they held"
+    );
+}
