@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run one peer until Ctrl-C / SIGTERM.
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Start N peers on loopback over a bundled corpus and print the web UI's address.
     Demo(DemoArgs),
     /// Ask a running peer and print the results.
@@ -158,7 +158,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(p) => Some(PeerConfig::from_file(p)?),
                 None => None,
             };
-            let config = PeerConfig::merge(file, overrides(args))?;
+            let config = PeerConfig::merge(file, overrides(*args))?;
             rt.block_on(peer::run_until_signal(config))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -125,7 +125,7 @@ async fn tick(node: &Arc<Node>, round: u64, shutdown: &CancellationToken) -> Res
                 info!(site, to = %primary, "crawl handed over to the new primary");
                 let _ = node.crawler().forget_site(&site).await;
             }
-        } else if round % SHARE_STATE_EVERY == 0 {
+        } else if round.is_multiple_of(SHARE_STATE_EVERY) {
             for o in owners.iter().skip(1) {
                 send_state(node, *o, &site).await;
             }
