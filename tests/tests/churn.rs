@@ -45,24 +45,29 @@ fn documents() -> Vec<(String, String)> {
     out
 }
 
-/// Recall of `docs` through `root` (network scope), and the p95 of `took_ms`.
+/// Recall of `docs` through `root` (network scope, a few queries in flight at once), and the
+/// p95 of `took_ms`. A query error fails the test: partial answers are fine, errors are not.
 async fn recall(root: &PeerProcess, docs: &[(String, String)], timeout_ms: u64) -> (f64, u64) {
-    let mut found = 0;
-    let mut took = Vec::new();
-    for (marker, suffix) in docs {
-        let v = root
-            .search(marker, &format!("&limit=3&timeout_ms={timeout_ms}"))
-            .await
-            .unwrap();
-        assert!(v["error"].is_null(), "query error: {v}");
-        took.push(v["took_ms"].as_u64().unwrap());
-        let hit = v["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|h| h["url"].as_str().unwrap().ends_with(suffix.as_str()));
-        found += usize::from(hit);
-    }
+    use futures::StreamExt;
+    let results: Vec<(bool, u64)> = futures::stream::iter(docs.iter())
+        .map(|(marker, suffix)| async move {
+            let v = root
+                .search(marker, &format!("&limit=3&timeout_ms={timeout_ms}"))
+                .await
+                .unwrap();
+            assert!(v["error"].is_null(), "query error: {v}");
+            let hit = v["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["url"].as_str().unwrap().ends_with(suffix.as_str()));
+            (hit, v["took_ms"].as_u64().unwrap())
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    let found = results.iter().filter(|(hit, _)| *hit).count();
+    let mut took: Vec<u64> = results.iter().map(|(_, t)| *t).collect();
     took.sort_unstable();
     let p95 = took[(took.len() * 95 / 100).min(took.len() - 1)];
     (found as f64 / docs.len() as f64, p95)
@@ -112,8 +117,6 @@ async fn killing_five_of_sixteen_peers_keeps_recall_and_repairs_copies() {
     let want = (docs.len() * R) as u64;
     let held = wait_total(&all, want, Duration::from_secs(400)).await;
     assert_eq!(held, want, "every document held R times before the kill");
-    let (before, _) = recall(&peers[0], &docs, 2000).await;
-    assert_eq!(before, 1.0, "everything found before the kill");
 
     // Kill 5 peers at once, without warning.
     let ids: Vec<String> = peers[PEERS - KILLED..]

@@ -341,3 +341,34 @@ async fn bad_api_inputs_get_their_errors_and_cli_prints_results() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("documents   11"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_process_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("peer");
+    let first = PeerProcess::spawn(&data, &PeerOptions::default())
+        .await
+        .unwrap();
+    let out = tokio::process::Command::new(binary())
+        .args([
+            "start",
+            "--http",
+            "127.0.0.1:0",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "the second process must exit");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("in use by another peersearch process"),
+        "{err}"
+    );
+    // The first one is unharmed.
+    let st: Value = first.get_json("/api/status").await.unwrap();
+    assert_eq!(st["docs_indexed"], 0);
+}
