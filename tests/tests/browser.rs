@@ -1,7 +1,7 @@
 //! The web UI in a real headless Chromium, driven over the DevTools protocol: search from the
 //! home page with the keyboard, page through the results, see a hostile crawled title shown as
-//! text, read the peer page and add a seed URL with its form. Saves the screenshots of
-//! `docs/` on the way.
+//! text, read the peer page and add a seed URL with its form. Saves screenshots on the way
+//! (into `docs/` with `PEERSEARCH_UPDATE_SCREENSHOTS=1`).
 //!
 //! Needs Debian's `chromium` at [`CHROMIUM`]. Without it the test is skipped with a message,
 //! except under CI (`CI` set), where a missing browser is a failure.
@@ -164,7 +164,7 @@ async fn open(page: &Page, url: &str) -> anyhow::Result<()> {
     wait_for(page, &format!("load {url}"), "true").await
 }
 
-/// A full-page PNG screenshot of `page` into `docs/<name>`.
+/// A full-page PNG screenshot of `page` into [`docs_dir`]`/<name>`.
 async fn screenshot(page: &Page, name: &str) -> anyhow::Result<()> {
     let dir = docs_dir();
     std::fs::create_dir_all(&dir)?;
@@ -179,9 +179,16 @@ async fn screenshot(page: &Page, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The repository's `docs/` directory.
+/// Where screenshots go: the repository's `docs/` when `PEERSEARCH_UPDATE_SCREENSHOTS` is set
+/// (to refresh the pictures the README shows), else `target/screenshots/` so that a test run
+/// leaves the work tree clean.
 fn docs_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    if std::env::var_os("PEERSEARCH_UPDATE_SCREENSHOTS").is_some() {
+        root.join("docs")
+    } else {
+        root.join("target/screenshots")
+    }
 }
 
 /// The URLs of the results shown on the current results page.

@@ -195,3 +195,95 @@ async fn killing_five_of_sixteen_peers_keeps_recall_and_repairs_copies() {
         "the restarted peers bring back what only they held"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_kills_during_crawl_and_replication_lose_nothing() {
+    const KILLS: usize = 100;
+    const LOOP_PAGES: usize = 120;
+    let site = peersearch_tests::fixture::Server::start(
+        fixture::PlainSite {
+            site: 77,
+            pages: LOOP_PAGES,
+            home_links: String::new(),
+        }
+        .router(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Two owners (R=2): the killed peer is crawling or receiving replicas when it dies.
+    let args: Vec<String> = [
+        "--allow-private-addresses",
+        // Slow enough that the crawl spans the whole kill loop.
+        "--crawl-rate",
+        "3",
+        "--replication",
+        "2",
+        "--commit-interval-ms",
+        "200",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut peers = start_network_with(dir.path(), 2, &args, &env())
+        .await
+        .unwrap();
+    let (status, _) = peers[0]
+        .post_json(
+            "/api/crawl",
+            &serde_json::json!({ "urls": [site.url("/")] }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 202);
+    let victim_dir = dir.path().join("peer-1");
+    let victim_args = [
+        args.clone(),
+        vec!["--bootstrap".into(), peers[0].p2p_addr()],
+    ]
+    .concat();
+    let mut rng = fixture::Rng::new(7);
+    let mut committed = 0u64;
+    for kill in 0..KILLS {
+        tokio::time::sleep(Duration::from_millis(50 + rng.below(400) as u64)).await;
+        // What the victim reports as searchable was committed: it must survive the kill.
+        if let Ok(st) = peers[1].get_json::<Value>("/api/status").await {
+            committed = committed.max(st["docs_indexed"].as_u64().unwrap_or(0));
+        }
+        peers[1].kill9();
+        let p = PeerProcess::spawn(
+            &victim_dir,
+            &PeerOptions {
+                args: victim_args.clone(),
+                env: env(),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("restart {kill} failed: {e}"));
+        let st: Value = p.get_json("/api/status").await.unwrap();
+        let docs = st["docs_indexed"].as_u64().unwrap();
+        assert!(
+            docs >= committed,
+            "kill {kill}: {docs} documents after restart, {committed} were committed"
+        );
+        peers[1] = p;
+    }
+    // Let the crawl and replication finish: both owners hold every page exactly once.
+    let want = (LOOP_PAGES + 1) as u64;
+    let refs: Vec<&PeerProcess> = peers.iter().collect();
+    let held = wait_total(&refs, want * 2, Duration::from_secs(300)).await;
+    assert_eq!(
+        held,
+        want * 2,
+        "every page on both owners after {KILLS} kills"
+    );
+    for p in &peers {
+        for n in 0..LOOP_PAGES {
+            let urls = p
+                .search_urls(&fixture::marker(77, n), "&scope=local")
+                .await
+                .unwrap();
+            assert_eq!(urls.len(), 1, "page {n} exactly once on {}", p.peer_id());
+        }
+    }
+}
