@@ -165,8 +165,9 @@ async fn serve(router: Router) -> Result<SocketAddr, PeerError> {
     Ok(addr)
 }
 
-/// The Rust documentation rustup installs, if present.
-fn rust_docs() -> Option<PathBuf> {
+/// The Rust documentation rustup installs (`$(rustc --print sysroot)/share/doc/rust/html`), if
+/// present.
+pub fn rust_docs() -> Option<PathBuf> {
     let out = std::process::Command::new("rustc")
         .args(["--print", "sysroot"])
         .output()

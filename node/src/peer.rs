@@ -608,6 +608,17 @@ impl Node {
         Ok((fan.answers, fan.queried, fan.failed))
     }
 
+    /// How many peers have an open connection to this one.
+    async fn connected_peers(&self) -> usize {
+        self.net
+            .peers()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|p| p.connected)
+            .count()
+    }
+
     /// Sites whose crawl state is parked here.
     pub fn parked_sites(&self) -> Result<Vec<String>, crate::outbox::StoreError> {
         self.parked.sites()
@@ -741,14 +752,7 @@ impl Backend for Node {
                 .into_iter()
                 .map(|a| a.to_string())
                 .collect(),
-            peers_connected: self
-                .net
-                .peers()
-                .await
-                .unwrap_or_default()
-                .iter()
-                .filter(|p| p.connected)
-                .count(),
+            peers_connected: self.connected_peers().await,
             routing_table_size: self.net.routing_table_size().await.unwrap_or(0),
             docs_indexed: self.shard.num_docs(),
             frontier_size: st.frontier_size + outbox,
@@ -815,14 +819,7 @@ impl Backend for Node {
             docs_indexed: self.shard.num_docs(),
             index_bytes: self.shard.size_bytes(),
             frontier_size: st.frontier_size,
-            peers_connected: self
-                .net
-                .peers()
-                .await
-                .unwrap_or_default()
-                .iter()
-                .filter(|p| p.connected)
-                .count(),
+            peers_connected: self.connected_peers().await,
             bytes_sent,
             bytes_received,
         }

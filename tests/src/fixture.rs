@@ -514,51 +514,16 @@ fn nested_html() -> String {
     s
 }
 
-/// Serve the files under `root` (read-only; `..` refused), with a content type by extension.
-/// Used to serve real corpora such as the Rust documentation that rustup installs.
+/// Serve the files under `root` (read-only; `..` refused), with a content type by extension:
+/// the demo's static server, used to serve real corpora such as the Rust documentation.
 pub fn static_dir_router(root: std::path::PathBuf) -> Router {
-    let root = Arc::new(root);
-    let serve = move |path: Option<Path<String>>| {
-        let root = root.clone();
-        async move {
-            let rel = path.map(|Path(p)| p).unwrap_or_default();
-            if rel.split('/').any(|seg| seg == "..") {
-                return StatusCode::BAD_REQUEST.into_response();
-            }
-            let mut file = root.join(&rel);
-            if rel.is_empty() || rel.ends_with('/') || file.is_dir() {
-                file = file.join("index.html");
-            }
-            let ctype = match file.extension().and_then(|e| e.to_str()) {
-                Some("html") | Some("htm") => "text/html; charset=utf-8",
-                Some("css") => "text/css",
-                Some("js") => "text/javascript",
-                Some("svg") => "image/svg+xml",
-                Some("png") => "image/png",
-                Some("txt") | Some("md") => "text/plain; charset=utf-8",
-                _ => "application/octet-stream",
-            };
-            match tokio::fs::read(&file).await {
-                Ok(bytes) => ([(header::CONTENT_TYPE, ctype)], bytes).into_response(),
-                Err(_) => StatusCode::NOT_FOUND.into_response(),
-            }
-        }
-    };
-    Router::new()
-        .route("/", get(serve.clone()))
-        .route("/{*path}", get(serve))
+    peersearch_node::demo::static_site(root)
 }
 
 /// The HTML documentation rustup installs (`$(rustc --print sysroot)/share/doc/rust/html`), if
 /// present on this machine.
 pub fn rust_docs_dir() -> Option<std::path::PathBuf> {
-    let out = std::process::Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()?;
-    let sysroot = String::from_utf8(out.stdout).ok()?;
-    let dir = std::path::PathBuf::from(sysroot.trim()).join("share/doc/rust/html");
-    dir.join("book/index.html").exists().then_some(dir)
+    peersearch_node::demo::rust_docs()
 }
 
 /// Counts the requests a fixture server receives, per path and query.
