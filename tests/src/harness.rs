@@ -305,12 +305,16 @@ pub async fn start_network_with(
     Ok(peers)
 }
 
-/// Wait (bounded) until every peer in `peers` counts at least `want` live peers in its
-/// routing table and connections.
+/// Wait (bounded) until every peer in `peers` knows at least `want` other peers, in its
+/// routing table or by an open connection (both count as live for ownership).
 pub async fn wait_mesh(peers: &[PeerProcess], want: usize) -> Result<()> {
     for p in peers {
-        p.wait_status(Duration::from_secs(60), |st| {
-            st["routing_table_size"].as_u64().unwrap_or(0) as usize >= want
+        p.wait_status(Duration::from_secs(90), |st| {
+            let known = st["routing_table_size"]
+                .as_u64()
+                .max(st["peers_connected"].as_u64())
+                .unwrap_or(0);
+            known as usize >= want
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}\n{}", p.log_tail()))?;
