@@ -28,8 +28,43 @@ use tracing::{debug, info, warn};
 pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(5);
 /// Most URLs accepted from one hand-off message.
 pub const MAX_HANDOFF_URLS: usize = 5_000;
-/// Documents per replication message during repair.
-const REPAIR_BATCH: usize = 8;
+/// Documents read from the shard at a time during repair.
+const REPAIR_READ: usize = 512;
+/// Payload budget of one replication message: half the protocol's 16 MiB cap, so CBOR
+/// overhead never pushes a batch over it. Each message is acknowledged after the receiver's
+/// next commit (about a second), so batches must be large for a joining peer to catch up fast.
+const BATCH_BYTES: usize = 8 << 20;
+/// Documents per replication message at most.
+const BATCH_DOCS: usize = 512;
+
+/// Split documents into replication messages of at most [`BATCH_BYTES`] and [`BATCH_DOCS`]
+/// (a single larger document still travels alone; the crawler caps text at 1 MiB).
+pub fn size_batches(docs: Vec<Document>) -> Vec<Vec<Document>> {
+    let mut out: Vec<Vec<Document>> = Vec::new();
+    let mut bytes = 0;
+    for d in docs {
+        let size = d.url.len()
+            + d.title.len()
+            + d.description.len()
+            + d.body.len()
+            + d.headings.len()
+            + d.anchor_text.len()
+            + 256;
+        let start_new = match out.last() {
+            None => true,
+            Some(last) => last.len() >= BATCH_DOCS || bytes + size > BATCH_BYTES,
+        };
+        if start_new {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        if let Some(last) = out.last_mut() {
+            last.push(d);
+        }
+    }
+    out
+}
 /// Share the crawl state of a site with its replicas every this many rounds.
 const SHARE_STATE_EVERY: u64 = 4;
 
@@ -218,7 +253,7 @@ async fn sync_site(
         return Ok(true);
     }
     debug!(peer = %peer, site, missing = missing.len(), "repairing replica");
-    for chunk in missing.chunks(REPAIR_BATCH) {
+    for chunk in missing.chunks(REPAIR_READ) {
         let shard = node.shard().clone();
         let urls = chunk.to_vec();
         let docs: Vec<Document> = tokio::task::spawn_blocking(move || {
@@ -228,20 +263,19 @@ async fn sync_site(
         })
         .await
         .unwrap_or_default();
-        if docs.is_empty() {
-            continue;
+        for batch in size_batches(docs) {
+            node.net()
+                .replicate(
+                    peer,
+                    wire::ReplicateRequest {
+                        site: site.to_string(),
+                        docs: batch,
+                        site_state: None,
+                        deletes: Vec::new(),
+                    },
+                )
+                .await?;
         }
-        node.net()
-            .replicate(
-                peer,
-                wire::ReplicateRequest {
-                    site: site.to_string(),
-                    docs,
-                    site_state: None,
-                    deletes: Vec::new(),
-                },
-            )
-            .await?;
     }
     Ok(true)
 }
@@ -324,6 +358,28 @@ pub async fn on_digest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_respect_the_byte_budget_and_keep_every_document() {
+        let doc = |i: usize, body: usize| Document {
+            url: format!("http://a.example/{i}"),
+            body: "x".repeat(body),
+            ..Document::default()
+        };
+        let small: Vec<Document> = (0..1000).map(|i| doc(i, 100)).collect();
+        let b = size_batches(small);
+        assert_eq!(b.len(), 2, "512 documents per message at most");
+        assert_eq!(b.iter().map(Vec::len).sum::<usize>(), 1000);
+        let big: Vec<Document> = (0..20).map(|i| doc(i, 1 << 20)).collect();
+        let b = size_batches(big);
+        assert!(
+            b.iter().all(|x| x.len() <= 8),
+            "{:?}",
+            b.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        assert_eq!(b.iter().map(Vec::len).sum::<usize>(), 20);
+        assert!(size_batches(Vec::new()).is_empty());
+    }
 
     #[test]
     fn digest_ignores_order_and_sees_fetch_times() {

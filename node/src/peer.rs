@@ -81,10 +81,6 @@ const ROUTER_EVERY: Duration = Duration::from_millis(500);
 const MAX_HOPS: u8 = 3;
 /// URLs per hand-off message.
 const HANDOFF_BATCH: usize = 500;
-/// Documents per replication message (bounded well under the 16 MiB cap: bodies are capped
-/// at about 1 MiB of text by the crawler, most are far smaller).
-const REPLICATE_BATCH: usize = 8;
-
 /// Work for the index loop.
 enum IndexJob {
     /// Documents from another owner of their site; acknowledged after they are committed.
@@ -148,8 +144,10 @@ pub fn init_tracing() {
             "warn,peersearch=info,peersearch_node=info,peersearch_crawler=info,peersearch_indexer=info,peersearch_web=info",
         )
     });
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_target(false)
         .try_init();
 }
@@ -1011,10 +1009,10 @@ async fn replicate_new(node: &Arc<Node>, docs: Vec<Document>) {
     for (site, docs) in by_site {
         let owners = node.owners_of(&site).await;
         for owner in owners.into_iter().filter(|o| *o != node.peer_id) {
-            for chunk in docs.chunks(REPLICATE_BATCH) {
+            for chunk in crate::maintenance::size_batches(docs.clone()) {
                 let req = wire::ReplicateRequest {
                     site: site.clone(),
-                    docs: chunk.to_vec(),
+                    docs: chunk,
                     site_state: None,
                     deletes: Vec::new(),
                 };
