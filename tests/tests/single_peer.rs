@@ -292,10 +292,26 @@ async fn bad_api_inputs_get_their_errors_and_cli_prints_results() {
             assert!(v["error"]["message"].is_string(), "{path}: {v}");
         }
     }
-    // A 3 MiB body is refused.
-    let big = json!({ "urls": ["x".repeat(3 << 20)] });
-    let (status, body) = peer.post_json("/api/crawl", &big).await.unwrap();
-    assert_eq!(status, 413, "{body}");
+    // A 3 MiB body is refused with 413 as soon as its declared length is read, like curl
+    // sees it. (reqwest, still writing the body when the server answers and closes, reports
+    // the broken write instead of the answer, so this speaks HTTP/1.1 by hand.)
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = peer.base.trim_start_matches("http://").to_string();
+        let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /api/crawl HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            3 << 20
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        let _ = conn.write_all(&vec![b'x'; 64 * 1024]).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains("payload_too_large"), "{answer}");
+    }
     // A foreign Host header is refused while bound to loopback (DNS rebinding).
     let r = reqwest::Client::new()
         .get(format!("{}/api/status", peer.base))
