@@ -770,14 +770,7 @@ mod tests {
 
     const SITE_PAGES: usize = 20;
 
-    async fn serve(router: Router) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, router).await.ok();
-        });
-        format!("http://{addr}")
-    }
+    use crate::test_util::serve;
 
     /// 20 pages; page i links to i+1, i+2, the home page and itself.
     fn site_router() -> Router {

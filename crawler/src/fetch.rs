@@ -435,14 +435,7 @@ mod tests {
     use axum::routing::get;
     use std::io::Write;
 
-    async fn serve(router: Router) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, router).await.ok();
-        });
-        format!("http://{addr}")
-    }
+    use crate::test_util::serve;
 
     fn gzip_of_zeros(len: usize) -> Vec<u8> {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());

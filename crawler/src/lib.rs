@@ -94,6 +94,8 @@ mod frontier;
 mod normalize;
 mod politeness;
 mod robots;
+#[cfg(test)]
+mod test_util;
 
 pub use engine::{
     CRAWL_DB_FILE, CrawlStats, CrawledPage, Crawler, CrawlerConfig, MAX_FETCH_RETRIES, Outcome,

@@ -223,14 +223,7 @@ mod tests {
     use axum::routing::get;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    async fn serve(router: Router) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, router).await.ok();
-        });
-        format!("http://{addr}")
-    }
+    use crate::test_util::serve;
 
     fn cache() -> RobotsCache {
         RobotsCache::new(
