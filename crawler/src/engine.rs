@@ -80,6 +80,8 @@ pub struct CrawlerConfig {
     /// Times a site is put aside when its robots.txt is unavailable before its URLs are
     /// given up (default [`ROBOTS_MAX_DEFERRALS`]).
     pub robots_max_deferrals: u32,
+    /// Local address the crawler's connections leave from (`--crawl-bind-addr`).
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 mod duration_ms {
@@ -108,6 +110,7 @@ impl Default for CrawlerConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             user_agent: default_user_agent(),
             robots_max_deferrals: ROBOTS_MAX_DEFERRALS,
+            local_address: None,
         }
     }
 }
@@ -294,6 +297,7 @@ impl Crawler {
             request_timeout: config.request_timeout,
             max_body_bytes: config.max_body_bytes,
             user_agent: config.user_agent.clone(),
+            local_address: config.local_address,
         })?;
         let robots = RobotsCache::new(fetcher.clone());
         let politeness = Politeness::new(config.crawl_rate, config.max_concurrency);
@@ -398,6 +402,35 @@ impl Crawler {
         Ok(n)
     }
 
+    /// Stops fetching URLs of `site` (its crawl moves to another peer); fetches already
+    /// started finish. Undone by [`Crawler::resume_site`] or [`Crawler::forget_site`].
+    pub fn pause_site(&self, site: &str) {
+        self.inner.frontier.pause_site(site);
+    }
+
+    /// From now on, crawl only sites released with [`Crawler::resume_site`]: a peer of a
+    /// network first makes sure no other peer crawls a site.
+    pub fn gate_sites(&self) {
+        self.inner.frontier.gate_sites();
+    }
+
+    /// Whether URLs of `site` are fetched (not paused, and released if sites are gated).
+    pub fn is_crawlable(&self, site: &str) -> bool {
+        self.inner.frontier.is_crawlable(site)
+    }
+
+    /// Fetches URLs of `site` again (releases it when sites are gated).
+    pub fn resume_site(&self, site: &str) {
+        self.inner.frontier.resume_site(site);
+        self.inner.wake.notify_one();
+    }
+
+    /// URLs of `site` taken and not committed yet (being fetched, or waiting for the index
+    /// commit that makes them done).
+    pub fn site_in_flight(&self, site: &str) -> usize {
+        self.inner.frontier.site_in_flight(site)
+    }
+
     /// Sites that have URLs waiting in the frontier (the node hands the crawl of sites it no
     /// longer owns to their new primary).
     pub async fn frontier_sites(&self) -> Result<Vec<String>> {
@@ -405,7 +438,7 @@ impl Crawler {
         tokio::task::spawn_blocking(move || this.inner.frontier.queued_sites()).await?
     }
 
-    /// Drops everything known about `site` (queued and done URLs, robots.txt).
+    /// Drops the queue of `site` and its cached robots.txt; done URLs stay done.
     pub async fn forget_site(&self, site: &str) -> Result<()> {
         self.inner.robots.invalidate(site);
         let this = self.clone();

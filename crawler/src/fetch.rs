@@ -51,6 +51,9 @@ pub struct FetchConfig {
     pub max_body_bytes: usize,
     /// User-Agent header value.
     pub user_agent: String,
+    /// Local address outgoing connections are bound to (a multi-homed host); `None` lets
+    /// the system choose.
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 impl Default for FetchConfig {
@@ -60,6 +63,7 @@ impl Default for FetchConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             user_agent: default_user_agent(),
+            local_address: None,
         }
     }
 }
@@ -257,6 +261,7 @@ impl Fetcher {
             .dns_resolver(GuardedResolver {
                 allow_private: config.allow_private_addresses,
             })
+            .local_address(config.local_address)
             .build()
             .map_err(|e| Error::Client(e.to_string()))?;
         Ok(Fetcher {

@@ -164,6 +164,17 @@ pub struct SiteState {
     pub done: Vec<DoneUrl>,
 }
 
+impl SiteState {
+    /// A state with nothing queued or done.
+    pub fn empty(site: &str) -> SiteState {
+        SiteState {
+            site: site.to_owned(),
+            queued: Vec::new(),
+            done: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct QueueRecord {
     anchors: Vec<String>,
@@ -221,6 +232,19 @@ struct State {
     taken_queued: u64,
     /// Jobs taken (aliases not counted).
     jobs: u64,
+    /// Sites whose queued URLs are not handed out (their crawl moves to another peer).
+    paused: HashSet<String>,
+    /// When set, only sites in `released` are crawled (a peer of a network first makes sure
+    /// no other peer crawls a site, then releases it).
+    gated: bool,
+    /// Sites cleared for crawling while `gated`.
+    released: HashSet<String>,
+}
+
+impl State {
+    fn crawlable(&self, site: &str) -> bool {
+        !self.paused.contains(site) && (!self.gated || self.released.contains(site))
+    }
 }
 
 impl State {
@@ -495,6 +519,10 @@ impl Frontier {
             let Some(queue) = state.sites.get(&site) else {
                 continue;
             };
+            if !state.crawlable(&site) {
+                state.rotation.push_back(site);
+                continue;
+            }
             if queue.ready.is_empty() {
                 if queue.more_in_store {
                     self.refill(&mut state, &site)?;
@@ -532,11 +560,45 @@ impl Frontier {
                 }
             }
         }
-        if state.sites.is_empty() {
+        if state.sites.keys().all(|s| !state.crawlable(s)) {
             Ok(NextJob::Empty)
         } else {
             Ok(NextJob::Wait(wait))
         }
+    }
+
+    /// Stops handing out URLs of `site` (until [`Frontier::resume_site`] or
+    /// [`Frontier::forget_site`]); jobs already taken finish normally.
+    pub fn pause_site(&self, site: &str) {
+        let mut state = self.state();
+        state.paused.insert(site.to_owned());
+        state.released.remove(site);
+    }
+
+    /// Hands out URLs of `site` again (and releases it when sites are gated).
+    pub fn resume_site(&self, site: &str) {
+        let mut state = self.state();
+        state.paused.remove(site);
+        state.released.insert(site.to_owned());
+    }
+
+    /// Crawl only released sites from now on (see [`Frontier::resume_site`]).
+    pub fn gate_sites(&self) {
+        self.state().gated = true;
+    }
+
+    /// Whether URLs of `site` are handed out.
+    pub fn is_crawlable(&self, site: &str) -> bool {
+        self.state().crawlable(site)
+    }
+
+    /// Jobs of `site` taken and not done yet (fetching, or fetched and not committed).
+    pub fn site_in_flight(&self, site: &str) -> usize {
+        self.state()
+            .taken
+            .values()
+            .filter(|t| t.site == site)
+            .count()
     }
 
     /// Puts a taken job back at the front of its site's queue (retry, shutdown).
@@ -886,8 +948,9 @@ impl Frontier {
         Ok(newly_queued as usize)
     }
 
-    /// Removes everything known about `site` (another peer crawls it now). URLs of the
-    /// site in flight finish normally.
+    /// Drops the queue of `site` (another peer crawls it now). Its done URLs stay done, so
+    /// a page fetched here is never fetched here again should the site come back. URLs of
+    /// the site in flight finish normally.
     pub fn forget_site(&self, site: &str) -> Result<()> {
         let mut state = self.state();
         let mut removed = 0u64;
@@ -895,7 +958,6 @@ impl Frontier {
         {
             let mut queue = txn.open_table(QUEUE)?;
             let mut queued = txn.open_table(QUEUED)?;
-            let mut done = txn.open_table(DONE)?;
             let mut site_pages = txn.open_table(SITE_PAGES)?;
             queue.retain_in((site, 0u32, "")..=(site, u32::MAX, URL_KEY_MAX), |_, _| {
                 false
@@ -904,12 +966,13 @@ impl Frontier {
                 removed += 1;
                 false
             })?;
-            done.retain_in((site, "")..(site, URL_KEY_MAX), |_, _| false)?;
             site_pages.remove(site)?;
         }
         txn.commit()?;
         state.queued_total = state.queued_total.saturating_sub(removed);
         state.sites.remove(site);
+        state.paused.remove(site);
+        state.released.remove(site);
         let mut unqueued = 0;
         for t in state.taken.values_mut() {
             if t.site == site && t.queued {
@@ -1255,10 +1318,12 @@ mod tests {
         a.forget_site("s.example")?;
         assert_eq!(a.frontier_size(), 1);
         let after = a.export_site("s.example")?;
-        assert!(after.queued.is_empty() && after.done.is_empty());
+        assert!(after.queued.is_empty(), "the queue goes with the crawl");
+        assert_eq!(after.done.len(), 1, "what was fetched stays done");
         assert_eq!(take(&a).unwrap().url.as_str(), "http://other.example/");
-        // Forgotten URLs can be queued again.
-        assert_eq!(a.enqueue(vec![seed("http://s.example/1")])?.accepted, 1);
+        // Forgotten queued URLs can be queued again; fetched ones are never fetched twice.
+        assert_eq!(a.enqueue(vec![seed("http://s.example/2")])?.accepted, 1);
+        assert_eq!(a.enqueue(vec![seed("http://s.example/1")])?.accepted, 0);
         Ok(())
     }
 }

@@ -72,6 +72,9 @@ pub struct PeerConfig {
     /// How often staged documents are committed while crawling, in milliseconds. Default 1000
     /// (the issue asks for at least every 2 s).
     pub commit_interval_ms: u64,
+    /// Local IP address the crawler's connections leave from (a host with several
+    /// addresses). Default: the system chooses.
+    pub crawl_bind_addr: Option<std::net::IpAddr>,
 }
 
 impl Default for PeerConfig {
@@ -91,6 +94,7 @@ impl Default for PeerConfig {
             max_pages_per_site: 10_000,
             crawl_concurrency: 16,
             commit_interval_ms: 1000,
+            crawl_bind_addr: None,
         }
     }
 }
@@ -134,6 +138,8 @@ pub struct Overrides {
     pub crawl_concurrency: Option<usize>,
     /// `--commit-interval-ms`.
     pub commit_interval_ms: Option<u64>,
+    /// `--crawl-bind-addr`.
+    pub crawl_bind_addr: Option<std::net::IpAddr>,
 }
 
 impl PeerConfig {
@@ -191,6 +197,9 @@ impl PeerConfig {
         }
         if let Some(v) = o.commit_interval_ms {
             c.commit_interval_ms = v;
+        }
+        if let Some(v) = o.crawl_bind_addr {
+            c.crawl_bind_addr = Some(v);
         }
         c.validate()?;
         Ok(c)

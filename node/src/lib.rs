@@ -11,6 +11,7 @@
 //! - [`maintenance`]: replica repair, hand-over of crawls when ownership moves.
 //! - [`config`], [`client`], [`demo`]: the command line's parts.
 
+pub mod claim;
 pub mod client;
 pub mod config;
 pub mod demo;

@@ -78,6 +78,9 @@ struct StartArgs {
     /// How often staged documents are committed, in ms [default: 1000].
     #[arg(long, env = "PEERSEARCH_COMMIT_INTERVAL_MS")]
     commit_interval_ms: Option<u64>,
+    /// Local IP address the crawler's connections leave from [default: chosen by the system].
+    #[arg(long, env = "PEERSEARCH_CRAWL_BIND_ADDR")]
+    crawl_bind_addr: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -213,5 +216,6 @@ fn overrides(a: StartArgs) -> Overrides {
         max_pages_per_site: a.max_pages_per_site,
         crawl_concurrency: a.crawl_concurrency,
         commit_interval_ms: a.commit_interval_ms,
+        crawl_bind_addr: a.crawl_bind_addr,
     }
 }

@@ -68,7 +68,8 @@ pub fn size_batches(docs: Vec<Document>) -> Vec<Vec<Document>> {
 /// Share the crawl state of a site with its replicas every this many rounds.
 const SHARE_STATE_EVERY: u64 = 4;
 
-fn period() -> Duration {
+/// The maintenance period in effect.
+pub(crate) fn period() -> Duration {
     std::env::var("PEERSEARCH_MAINTENANCE_MS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -133,10 +134,13 @@ async fn tick(node: &Arc<Node>, round: u64, shutdown: &CancellationToken) -> Res
     let peers = node.net().live_peers().await.map_err(|e| e.to_string())?;
     let owners_of = |site: &str| ownership::owners(&SiteKey::of(site), me, &peers, r);
 
-    // Parked crawl states of sites this peer is now the primary of: continue their crawl.
-    for site in node.parked_sites().map_err(|e| e.to_string())? {
-        if owners_of(&site).first() == Some(&me) {
-            node.import_parked(&site).await;
+    // Parked crawl states of sites this peer is now the primary of: continue their crawl
+    // (not before this peer's view of the network has settled after its start).
+    if node.is_settled() {
+        for site in node.parked_sites().map_err(|e| e.to_string())? {
+            if owners_of(&site).first() == Some(&me) {
+                node.import_parked(&site).await;
+            }
         }
     }
 
@@ -156,13 +160,29 @@ async fn tick(node: &Arc<Node>, round: u64, shutdown: &CancellationToken) -> Res
             continue;
         };
         if primary != me {
+            // Stop fetching the site, let the fetches in flight reach a commit, then hand
+            // the state over: every URL is then either done in it or still queued, so the
+            // new primary fetches nothing this peer fetched.
+            node.crawler().pause_site(&site);
+            let in_flight = node.crawler().site_in_flight(&site);
+            if in_flight > 0 {
+                debug!(
+                    site,
+                    in_flight, "waiting for fetches in flight before handing the crawl over"
+                );
+                continue;
+            }
             if send_state(node, primary, &site).await {
                 info!(site, to = %primary, "crawl handed over to the new primary");
                 let _ = node.crawler().forget_site(&site).await;
             }
-        } else if round.is_multiple_of(SHARE_STATE_EVERY) {
-            for o in owners.iter().skip(1) {
-                send_state(node, *o, &site).await;
+        } else if node.crawler().is_crawlable(&site) {
+            // This peer crawls the site (the claim loop releases a site it is the primary of
+            // once no other owner crawls it).
+            if round.is_multiple_of(SHARE_STATE_EVERY) {
+                for o in owners.iter().skip(1) {
+                    send_state(node, *o, &site).await;
+                }
             }
         }
     }
@@ -270,8 +290,7 @@ async fn sync_site(
                     wire::ReplicateRequest {
                         site: site.to_string(),
                         docs: batch,
-                        site_state: None,
-                        deletes: Vec::new(),
+                        ..Default::default()
                     },
                 )
                 .await?;
@@ -293,9 +312,8 @@ async fn send_state(node: &Arc<Node>, peer: PeerId, site: &str) -> bool {
             peer,
             wire::ReplicateRequest {
                 site: site.to_string(),
-                docs: Vec::new(),
                 site_state: Some(bytes),
-                deletes: Vec::new(),
+                ..Default::default()
             },
         )
         .await
@@ -306,9 +324,24 @@ async fn send_state(node: &Arc<Node>, peer: PeerId, site: &str) -> bool {
 /// (imported if this peer is the site's primary, parked otherwise).
 pub async fn on_replicate(
     node: &Arc<Node>,
+    from: PeerId,
     request: wire::ReplicateRequest,
     reply: net::Responder<wire::ReplicateResponse>,
 ) {
+    if request.claim {
+        match crate::claim::on_claim(node, from, &request.site).await {
+            Ok(state) => {
+                let _ = reply.send(wire::ReplicateResponse {
+                    stored: 0,
+                    site_state: Some(state),
+                });
+            }
+            Err(e) => {
+                let _ = reply.fail(e);
+            }
+        }
+        return;
+    }
     let mut stored = 0;
     if !request.docs.is_empty() || !request.deletes.is_empty() {
         match node.store_replicas(request.docs, request.deletes).await {
@@ -319,9 +352,17 @@ pub async fn on_replicate(
             }
         }
     }
+    if (!request.crawled.is_empty() || !request.links.is_empty())
+        && let Err(e) = node
+            .accept_crawl_progress(from, &request.site, request.crawled, request.links)
+            .await
+    {
+        let _ = reply.fail(e);
+        return;
+    }
     if let Some(bytes) = request.site_state {
         let site = request.site;
-        let owners = node.owners_of(&site).await;
+        let owners = node.owners_with(&site, Some(from)).await;
         let result = if owners.first() == Some(&node.peer_id()) {
             node.import_state_bytes(&bytes).await
         } else {
@@ -332,7 +373,10 @@ pub async fn on_replicate(
             return;
         }
     }
-    let _ = reply.send(wire::ReplicateResponse { stored });
+    let _ = reply.send(wire::ReplicateResponse {
+        stored,
+        ..Default::default()
+    });
 }
 
 /// Answer a digest request from the local shard.

@@ -14,6 +14,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("handoff_outbox");
+/// Same-site links replicated with documents: (site, url) -> JSON [`ParkedLink`].
+const PARKED_LINKS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("parked_links");
+
+/// A link of a site this peer replicates, kept in case it becomes the site's primary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParkedLink {
+    /// Normalized URL.
+    pub url: String,
+    /// Link depth from its seed.
+    pub depth: u32,
+    /// Anchor text of the link.
+    pub anchor: Option<String>,
+}
 
 /// Errors of the node's own store.
 #[derive(Debug, thiserror::Error)]
@@ -196,21 +209,87 @@ impl Parked {
         {
             let mut t = w.open_table(PARKED).map_err(db_err)?;
             t.remove(site).map_err(db_err)?;
+            let mut l = w.open_table(PARKED_LINKS).map_err(db_err)?;
+            l.retain_in((site, "")..(site, "\u{10FFFF}"), |_, _| false)
+                .map_err(db_err)?;
         }
         w.commit().map_err(db_err)
     }
 
-    /// Every parked site.
+    /// Every site with a parked state or parked links.
     pub fn sites(&self) -> Result<Vec<String>, StoreError> {
         let r = self.db.begin_read().map_err(db_err)?;
-        let t = match r.open_table(PARKED) {
+        let mut out = std::collections::BTreeSet::new();
+        match r.open_table(PARKED) {
+            Ok(t) => {
+                for row in t.iter().map_err(db_err)? {
+                    out.insert(row.map_err(db_err)?.0.value().to_string());
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(db_err(e)),
+        }
+        match r.open_table(PARKED_LINKS) {
+            Ok(t) => {
+                // Jump from site to site rather than walking every link.
+                let mut from = String::new();
+                loop {
+                    let next = t
+                        .range((from.as_str(), "")..)
+                        .map_err(db_err)?
+                        .next()
+                        .transpose()
+                        .map_err(db_err)?
+                        .map(|(k, _)| k.value().0.to_string());
+                    match next {
+                        Some(site) => {
+                            from = format!("{site}\u{0}");
+                            out.insert(site);
+                        }
+                        None => break,
+                    }
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(db_err(e)),
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Keep links of `site` (the first anchor seen of each URL is kept).
+    pub fn add_links(&self, site: &str, links: &[ParkedLink]) -> Result<(), StoreError> {
+        if links.is_empty() {
+            return Ok(());
+        }
+        let w = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = w.open_table(PARKED_LINKS).map_err(db_err)?;
+            for l in links {
+                if t.get((site, l.url.as_str())).map_err(db_err)?.is_some() {
+                    continue;
+                }
+                let bytes = serde_json::to_vec(l).map_err(db_err)?;
+                t.insert((site, l.url.as_str()), bytes.as_slice())
+                    .map_err(db_err)?;
+            }
+        }
+        w.commit().map_err(db_err)
+    }
+
+    /// The parked links of `site`.
+    pub fn links(&self, site: &str) -> Result<Vec<ParkedLink>, StoreError> {
+        let r = self.db.begin_read().map_err(db_err)?;
+        let t = match r.open_table(PARKED_LINKS) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(db_err(e)),
         };
         let mut out = Vec::new();
-        for row in t.iter().map_err(db_err)? {
-            out.push(row.map_err(db_err)?.0.value().to_string());
+        for row in t.range((site, "")..(site, "\u{10FFFF}")).map_err(db_err)? {
+            let (_, v) = row.map_err(db_err)?;
+            if let Ok(l) = serde_json::from_slice::<ParkedLink>(v.value()) {
+                out.push(l);
+            }
         }
         Ok(out)
     }
@@ -269,5 +348,45 @@ mod tests {
         assert_eq!(p.sites().unwrap(), vec!["a.example".to_string()]);
         p.remove("a.example").unwrap();
         assert_eq!(p.get("a.example").unwrap(), None);
+    }
+
+    #[test]
+    fn parked_links_are_listed_per_site_and_forgotten_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Outbox::open(&dir.path().join("node.redb")).unwrap();
+        let p = Parked::with_db(o.db());
+        let link = |u: &str, a: &str| ParkedLink {
+            url: u.into(),
+            depth: 2,
+            anchor: Some(a.into()),
+        };
+        p.add_links("a.example", &[link("http://a.example/1", "one")])
+            .unwrap();
+        p.add_links(
+            "a.example",
+            &[
+                link("http://a.example/1", "again"),
+                link("http://a.example/2", "two"),
+            ],
+        )
+        .unwrap();
+        p.add_links("b.example", &[link("http://b.example/", "b")])
+            .unwrap();
+        p.put("c.example", b"state").unwrap();
+        assert_eq!(
+            p.sites().unwrap(),
+            vec!["a.example", "b.example", "c.example"]
+        );
+        let a = p.links("a.example").unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(
+            a[0].anchor.as_deref(),
+            Some("one"),
+            "the first anchor is kept"
+        );
+        p.remove("a.example").unwrap();
+        assert!(p.links("a.example").unwrap().is_empty());
+        assert_eq!(p.links("b.example").unwrap().len(), 1);
+        assert_eq!(p.sites().unwrap(), vec!["b.example", "c.example"]);
     }
 }

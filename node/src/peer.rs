@@ -109,6 +109,9 @@ pub struct Node {
     replicated_docs: AtomicU64,
     search_stall: Option<Duration>,
     misbehave: Option<String>,
+    /// Whether this peer's view of the network has settled since it started (see
+    /// `claim.rs`); until then it makes no decision as a site's primary.
+    pub(crate) settled: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Node {
@@ -237,6 +240,7 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer, PeerError> {
             max_pages: config.max_pages,
             allow_private_addresses: config.allow_private_addresses,
             request_timeout: config.fetch_timeout(),
+            local_address: config.crawl_bind_addr,
             ..CrawlerConfig::default()
         },
     )?;
@@ -298,8 +302,13 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer, PeerError> {
         replicated_docs: AtomicU64::new(0),
         search_stall,
         misbehave: std::env::var("PEERSEARCH_TEST_MISBEHAVE").ok(),
+        settled: std::sync::atomic::AtomicBool::new(false),
         config,
     });
+    if node.config.replication > 1 {
+        // In a network a site is crawled only once claimed (claim.rs).
+        crawler.gate_sites();
+    }
 
     // The crawl loop feeds the index loop.
     let (page_tx, page_rx) = mpsc::channel::<CrawledPage>(256);
@@ -318,6 +327,7 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer, PeerError> {
     tasks.spawn(router_loop(node.clone(), shutdown.clone()));
     tasks.spawn(history_loop(node.clone(), shutdown.clone()));
     tasks.spawn(crate::maintenance::run(node.clone(), shutdown.clone()));
+    tasks.spawn(crate::claim::run(node.clone(), shutdown.clone()));
     tasks.spawn(progress_log(node.clone(), shutdown.clone()));
 
     // The web server.
@@ -415,7 +425,18 @@ impl Node {
 
     /// The owners of `site` among the live peers this peer knows, closest first.
     pub async fn owners_of(&self, site: &str) -> Vec<PeerId> {
-        let peers = self.net.live_peers().await.unwrap_or_default();
+        self.owners_with(site, None).await
+    }
+
+    /// [`Node::owners_of`], counting `also` as live: a peer that just sent a request is,
+    /// even if this peer has not identified it yet.
+    pub async fn owners_with(&self, site: &str, also: Option<PeerId>) -> Vec<PeerId> {
+        let mut peers = self.net.live_peers().await.unwrap_or_default();
+        if let Some(p) = also
+            && !peers.contains(&p)
+        {
+            peers.push(p);
+        }
         ownership::owners(
             &SiteKey::of(site),
             self.peer_id,
@@ -634,18 +655,113 @@ impl Node {
         }
     }
 
-    /// Continue the crawl of a site from its parked state (this peer became its primary).
+    /// Whether this peer's view of the network has settled since it started.
+    pub fn is_settled(&self) -> bool {
+        self.settled.load(Ordering::Relaxed)
+    }
+
+    /// What this peer parked of a site's crawl: the shared state and the links replicated
+    /// since (empty when nothing is parked).
+    pub fn parked_state(&self, site: &str) -> peersearch_crawler::SiteState {
+        let mut state = match self.parked.get(site) {
+            Ok(Some(bytes)) => serde_json::from_slice::<peersearch_crawler::SiteState>(&bytes)
+                .unwrap_or_else(|e| {
+                    warn!(site, error = %e, "unreadable parked crawl state");
+                    peersearch_crawler::SiteState::empty(site)
+                }),
+            Ok(None) => peersearch_crawler::SiteState::empty(site),
+            Err(e) => {
+                warn!(site, error = %e, "cannot read parked crawl state");
+                peersearch_crawler::SiteState::empty(site)
+            }
+        };
+        match self.parked.links(site) {
+            Ok(links) => state.queued.extend(links.into_iter().filter_map(|l| {
+                let url = peersearch_crawler::normalize(&l.url, None).ok()?;
+                (url.site() == site).then(|| peersearch_crawler::QueuedUrl {
+                    url,
+                    depth: l.depth,
+                    anchors: l.anchor.into_iter().collect(),
+                })
+            })),
+            Err(e) => warn!(site, error = %e, "cannot read parked links"),
+        }
+        state
+    }
+
+    /// Queue the crawl of a site from its parked state and links (this peer became its
+    /// primary; the claim loop releases it once no other owner crawls it).
     pub async fn import_parked(&self, site: &str) {
-        match self.parked.get(site) {
-            Ok(Some(bytes)) => match self.import_state_bytes(&bytes).await {
-                Ok(()) => {
-                    info!(site, "continuing the crawl of a site from its shared state");
-                    self.drop_parked(site);
-                }
-                Err(e) => warn!(site, error = %e, "cannot import crawl state"),
-            },
-            Ok(None) => {}
-            Err(e) => warn!(site, error = %e, "cannot read parked crawl state"),
+        let state = self.parked_state(site);
+        match self.crawler.import_site_state(state).await {
+            Ok(n) => {
+                info!(
+                    site,
+                    queued = n,
+                    "continuing the crawl of a site from its shared state"
+                );
+                self.drop_parked(site);
+            }
+            Err(e) => warn!(site, error = %e, "cannot import crawl state"),
+        }
+    }
+
+    /// Keep (or, as the primary, enqueue) same-site links and crawled URLs replicated with
+    /// a site's documents.
+    pub async fn accept_crawl_progress(
+        &self,
+        from: PeerId,
+        site: &str,
+        crawled: Vec<String>,
+        links: Vec<wire::HandoffUrl>,
+    ) -> Result<(), String> {
+        let crawled: Vec<NormalizedUrl> = crawled
+            .iter()
+            .filter_map(|u| peersearch_crawler::normalize(u, None).ok())
+            .filter(|u| u.site() == site)
+            .collect();
+        if !crawled.is_empty() {
+            self.crawler
+                .mark_committed(&crawled)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if links.is_empty() {
+            return Ok(());
+        }
+        let primary = self.owners_with(site, Some(from)).await.first() == Some(&self.peer_id);
+        if primary {
+            let seeds = links
+                .into_iter()
+                .filter_map(|l| {
+                    let url = peersearch_crawler::normalize(&l.url, None).ok()?;
+                    (url.site() == site).then_some(Seed {
+                        url,
+                        depth: l.depth,
+                        anchor: l.anchor,
+                    })
+                })
+                .collect();
+            self.crawler
+                .enqueue(seeds)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else {
+            let links: Vec<crate::outbox::ParkedLink> = links
+                .into_iter()
+                .map(|l| crate::outbox::ParkedLink {
+                    url: l.url,
+                    depth: l.depth,
+                    anchor: l.anchor,
+                })
+                .collect();
+            let parked = self.parked.clone();
+            let site = site.to_string();
+            tokio::task::spawn_blocking(move || parked.add_links(&site, &links))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
         }
     }
 
@@ -851,6 +967,7 @@ async fn index_loop(
 ) {
     let mut staged_docs: Vec<Document> = Vec::new();
     let mut staged_urls: Vec<NormalizedUrl> = Vec::new();
+    let mut staged_links: Vec<(String, wire::HandoffUrl)> = Vec::new();
     let mut replica_docs: Vec<Document> = Vec::new();
     let mut replica_deletes: Vec<String> = Vec::new();
     let mut acks: Vec<(oneshot::Sender<Result<u32, String>>, u32)> = Vec::new();
@@ -859,7 +976,7 @@ async fn index_loop(
     loop {
         let (stopping, ticked) = tokio::select! {
             Some(page) = pages.recv() => {
-                handle_page(&node, page, &mut staged_docs, &mut staged_urls).await;
+                handle_page(&node, page, &mut staged_docs, &mut staged_urls, &mut staged_links).await;
                 (false, false)
             }
             Some(job) = jobs.recv() => {
@@ -879,7 +996,14 @@ async fn index_loop(
         if stopping {
             // Take what the crawl loop already sent, then commit it all once more.
             while let Ok(page) = pages.try_recv() {
-                handle_page(&node, page, &mut staged_docs, &mut staged_urls).await;
+                handle_page(
+                    &node,
+                    page,
+                    &mut staged_docs,
+                    &mut staged_urls,
+                    &mut staged_links,
+                )
+                .await;
             }
         }
         let due = staged_docs.len() + replica_docs.len() >= MAX_STAGED_DOCS || ticked || stopping;
@@ -889,6 +1013,7 @@ async fn index_loop(
                 &node,
                 &mut staged_docs,
                 &mut staged_urls,
+                &mut staged_links,
                 &mut replica_docs,
                 &mut replica_deletes,
                 &mut acks,
@@ -906,6 +1031,7 @@ async fn handle_page(
     page: CrawledPage,
     staged_docs: &mut Vec<Document>,
     staged_urls: &mut Vec<NormalizedUrl>,
+    staged_links: &mut Vec<(String, wire::HandoffUrl)>,
 ) {
     if let Some(doc) = to_document(&page) {
         staged_docs.push(doc);
@@ -915,6 +1041,18 @@ async fn handle_page(
         staged_urls.push(page.final_url.clone());
     }
     if !page.links.is_empty() {
+        // Same-site links travel with the documents to the replicas (see `replicate_new`).
+        let site = page.final_url.site();
+        staged_links.extend(page.links.iter().filter(|l| l.url.site() == site).map(|l| {
+            (
+                site.clone(),
+                wire::HandoffUrl {
+                    url: l.url.to_string(),
+                    depth: l.depth,
+                    anchor: l.anchor.clone(),
+                },
+            )
+        }));
         let items = page
             .links
             .iter()
@@ -935,6 +1073,7 @@ async fn commit_batch(
     node: &Arc<Node>,
     staged_docs: &mut Vec<Document>,
     staged_urls: &mut Vec<NormalizedUrl>,
+    staged_links: &mut Vec<(String, wire::HandoffUrl)>,
     replica_docs: &mut Vec<Document>,
     replica_deletes: &mut Vec<String>,
     acks: &mut Vec<(oneshot::Sender<Result<u32, String>>, u32)>,
@@ -982,6 +1121,7 @@ async fn commit_batch(
         });
     }
     let urls = std::mem::take(staged_urls);
+    let links = std::mem::take(staged_links);
     if ok && !replica_urls.is_empty() && node.crawler.mark_committed(&replica_urls).await.is_err() {
         warn!("cannot record replicated urls as crawled");
     }
@@ -989,35 +1129,86 @@ async fn commit_batch(
         if node.crawler.mark_committed(&urls).await.is_err() {
             warn!("cannot mark committed urls done; they will be fetched again");
         }
-        if node.config.replication > 1 && !docs.is_empty() {
+        if node.config.replication > 1 && !urls.is_empty() {
             let node = node.clone();
-            tokio::spawn(async move { replicate_new(&node, docs).await });
+            tokio::spawn(async move { replicate_new(&node, docs, urls, links).await });
         }
     } else {
         // Not committed (a full disk, say): the shard keeps the staged operations and replays
         // them at the next commit, so the URLs stay in flight until a commit succeeds.
         staged_urls.extend(urls);
+        staged_links.extend(links);
     }
 }
 
-/// Send freshly committed documents to the other owners of their sites.
-async fn replicate_new(node: &Arc<Node>, docs: Vec<Document>) {
-    let mut by_site: HashMap<String, Vec<Document>> = HashMap::new();
-    for d in docs {
-        by_site.entry(d.site.clone()).or_default().push(d);
+/// Links per replication message at most (the rest follow in further messages).
+const REPLICATE_LINKS: usize = 5_000;
+
+/// Send freshly committed documents to the other owners of their sites, with the crawl
+/// progress behind them: every URL the batch crawled and the same-site links it found, so
+/// a replica that takes over the site's crawl neither fetches a page twice nor misses one.
+async fn replicate_new(
+    node: &Arc<Node>,
+    docs: Vec<Document>,
+    crawled: Vec<NormalizedUrl>,
+    links: Vec<(String, wire::HandoffUrl)>,
+) {
+    #[derive(Default)]
+    struct SiteBatch {
+        docs: Vec<Document>,
+        crawled: Vec<String>,
+        links: Vec<wire::HandoffUrl>,
     }
-    for (site, docs) in by_site {
+    let mut by_site: HashMap<String, SiteBatch> = HashMap::new();
+    for d in docs {
+        by_site.entry(d.site.clone()).or_default().docs.push(d);
+    }
+    for u in crawled {
+        by_site
+            .entry(u.site())
+            .or_default()
+            .crawled
+            .push(u.to_string());
+    }
+    for (site, l) in links {
+        by_site.entry(site).or_default().links.push(l);
+    }
+    for (site, batch) in by_site {
         let owners = node.owners_of(&site).await;
-        for owner in owners.into_iter().filter(|o| *o != node.peer_id) {
-            for chunk in crate::maintenance::size_batches(docs.clone()) {
-                let req = wire::ReplicateRequest {
+        let mut messages: Vec<wire::ReplicateRequest> =
+            crate::maintenance::size_batches(batch.docs)
+                .into_iter()
+                .map(|docs| wire::ReplicateRequest {
                     site: site.clone(),
-                    docs: chunk,
-                    site_state: None,
-                    deletes: Vec::new(),
-                };
-                if let Err(e) = node.net.replicate(owner, req).await {
-                    // Replica maintenance compares digests and repairs what is missing.
+                    docs,
+                    ..Default::default()
+                })
+                .collect();
+        if messages.is_empty() {
+            messages.push(wire::ReplicateRequest {
+                site: site.clone(),
+                ..Default::default()
+            });
+        }
+        // Progress rides on the last message: after the documents it describes.
+        let mut links = batch.links;
+        while links.len() > REPLICATE_LINKS {
+            let rest = links.split_off(REPLICATE_LINKS);
+            messages.push(wire::ReplicateRequest {
+                site: site.clone(),
+                links: std::mem::replace(&mut links, rest),
+                ..Default::default()
+            });
+        }
+        if let Some(last) = messages.last_mut() {
+            last.crawled = batch.crawled;
+            last.links.extend(links);
+        }
+        for owner in owners.into_iter().filter(|o| *o != node.peer_id) {
+            for req in &messages {
+                if let Err(e) = node.net.replicate(owner, req.clone()).await {
+                    // Replica maintenance compares digests and repairs what is missing; the
+                    // periodic crawl-state share carries the progress.
                     debug!(peer = %owner, site, error = %e, "replication deferred");
                     break;
                 }
@@ -1114,8 +1305,12 @@ async fn handle_event(node: Arc<Node>, ev: net::Event) {
                 warn!("cannot persist a hand-off; not acknowledged");
             }
         }
-        net::Event::InboundReplicate { request, reply, .. } => {
-            crate::maintenance::on_replicate(&node, request, reply).await;
+        net::Event::InboundReplicate {
+            peer,
+            request,
+            reply,
+        } => {
+            crate::maintenance::on_replicate(&node, peer, request, reply).await;
         }
         net::Event::InboundDigest { request, reply, .. } => {
             crate::maintenance::on_digest(&node, request, reply).await;

@@ -123,6 +123,7 @@ async fn serve(mut events: mpsc::Receiver<Event>, mode: Mode, me: PeerId) {
             Event::InboundReplicate { request, reply, .. } => {
                 let _ = reply.send(ReplicateResponse {
                     stored: request.docs.len() as u32,
+                    ..Default::default()
                 });
             }
             Event::InboundDigest { request, reply, .. } => {
@@ -279,7 +280,7 @@ async fn peers_discover_each_other_and_answer_every_protocol() {
                 site: "site.example".into(),
                 docs,
                 site_state: Some(vec![1, 2, 3]),
-                deletes: vec![],
+                ..Default::default()
             },
         )
         .await

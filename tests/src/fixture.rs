@@ -86,7 +86,9 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            // Connection info lets a [`FetchLog`] tell crawlers apart by source address.
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let _ = axum::serve(listener, service).await;
         });
         Ok(Server { addr, task })
     }
@@ -120,7 +122,8 @@ impl Bound {
     pub fn serve(self, router: Router) -> Server {
         let listener = self.listener;
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let _ = axum::serve(listener, service).await;
         });
         Server {
             addr: self.addr,
@@ -526,9 +529,24 @@ pub fn rust_docs_dir() -> Option<std::path::PathBuf> {
     peersearch_node::demo::rust_docs()
 }
 
-/// Counts the requests a fixture server receives, per path and query.
+/// Counts the requests a fixture server receives, per path and query, and remembers each
+/// one's time and source address.
 #[derive(Debug, Clone, Default)]
-pub struct FetchLog(Arc<std::sync::Mutex<HashMap<String, u32>>>);
+pub struct FetchLog(
+    Arc<std::sync::Mutex<HashMap<String, u32>>>,
+    Arc<std::sync::Mutex<Vec<Fetch>>>,
+);
+
+/// One request a fixture server received.
+#[derive(Debug, Clone)]
+pub struct Fetch {
+    /// When it arrived.
+    pub at: std::time::Instant,
+    /// Path and query.
+    pub path: String,
+    /// The client's IP address (each test peer can crawl from its own, `--crawl-bind-addr`).
+    pub from: Option<std::net::IpAddr>,
+}
 
 impl FetchLog {
     /// Wrap `router` so that every request is counted here.
@@ -543,6 +561,17 @@ impl FetchLog {
                         .path_and_query()
                         .map(|p| p.as_str().to_string())
                         .unwrap_or_default();
+                    let from = req
+                        .extensions()
+                        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                        .map(|c| c.0.ip());
+                    if let Ok(mut m) = log.1.lock() {
+                        m.push(Fetch {
+                            at: std::time::Instant::now(),
+                            path: key.clone(),
+                            from,
+                        });
+                    }
                     if let Ok(mut m) = log.0.lock() {
                         *m.entry(key).or_default() += 1;
                     }
@@ -550,6 +579,10 @@ impl FetchLog {
                 }
             },
         ))
+    }
+    /// Every request so far, in arrival order.
+    pub fn fetches(&self) -> Vec<Fetch> {
+        self.1.lock().map(|v| v.clone()).unwrap_or_default()
     }
     /// How often `path` was requested.
     pub fn count(&self, path: &str) -> u32 {
@@ -576,6 +609,9 @@ impl FetchLog {
     /// Forget every count.
     pub fn reset(&self) {
         if let Ok(mut m) = self.0.lock() {
+            m.clear();
+        }
+        if let Ok(mut m) = self.1.lock() {
             m.clear();
         }
     }

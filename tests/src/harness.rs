@@ -61,10 +61,13 @@ impl PeerProcess {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--http")
-            .arg("127.0.0.1:0")
-            .arg("--listen")
-            .arg("/ip4/127.0.0.1/tcp/0")
-            .args(&opts.args)
+            .arg("127.0.0.1:0");
+        if !opts.args.iter().any(|a| a == "--listen") {
+            // A p2p port picked by the OS, unless the test gives one (a peer that restarts on
+            // the same port, as a real one does).
+            cmd.arg("--listen").arg("/ip4/127.0.0.1/tcp/0");
+        }
+        cmd.args(&opts.args)
             .env("PEERSEARCH_HTTP_ADDR_FILE", &addr_file)
             .env(
                 "RUST_LOG",

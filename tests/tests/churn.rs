@@ -3,7 +3,7 @@
 //! keeping more than R long-term copies.
 
 use peersearch_tests::fixture::{self, linked_sites};
-use peersearch_tests::harness::{PeerOptions, PeerProcess, start_network_with};
+use peersearch_tests::harness::{PeerOptions, PeerProcess, start_network_with, wait_network_idle};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -286,4 +286,257 @@ async fn a_hundred_kills_during_crawl_and_replication_lose_nothing() {
             assert_eq!(urls.len(), 1, "page {n} exactly once on {}", p.peer_id());
         }
     }
+}
+
+/// Rolling churn: for [`CHURN_FOR`], every few seconds a random peer is killed with `kill -9`
+/// or one is started (a killed one back on its data, or a brand-new one), while a client
+/// queries without pause and the crawl of the fixture runs. No query may fail (partial
+/// answers are allowed), no page may be fetched twice by the network unless the peer that
+/// fetched it first was killed before it could commit and replicate it (then the fetch died
+/// with it and must be redone), and in the end the network holds every page of the fixture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_churn_while_crawling_and_querying_loses_nothing() {
+    const SITES: usize = 24;
+    const PAGES: usize = 30;
+    const START: usize = 8;
+    const SLOTS: usize = 12;
+    const MIN_LIVE: usize = 5;
+    const CHURN_FOR: Duration = Duration::from_secs(100);
+    let (sites, logs) = linked_sites(SITES, PAGES).await.unwrap();
+    let dir = std::mem::ManuallyDrop::new(tempfile::tempdir().unwrap());
+    println!("DEBUG dir {}", dir.path().display());
+    // Each peer slot crawls from its own loopback address, so the fixture's log says who
+    // fetched what.
+    let ip_of = |slot: usize| format!("127.0.1.{}", slot + 1);
+    // Each slot keeps its p2p port across restarts, as a real peer does.
+    let ports: Vec<u16> = (0..SLOTS)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap()
+                .port()
+        })
+        .collect();
+    let args_of = |slot: usize, bootstrap: Option<String>| {
+        let mut a: Vec<String> = [
+            "--allow-private-addresses",
+            // Slow enough per site that the crawl runs through most of the churn.
+            "--crawl-rate",
+            "0.5",
+            "--fetch-timeout-secs",
+            "5",
+            "--replication",
+            &R.to_string(),
+            "--crawl-bind-addr",
+            &ip_of(slot),
+            "--listen",
+            &format!("/ip4/127.0.0.1/tcp/{}", ports[slot]),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if let Some(b) = bootstrap {
+            a.extend(["--bootstrap".to_string(), b]);
+        }
+        a
+    };
+    let spawn = |slot: usize, bootstrap: Option<String>| {
+        let data = dir.path().join(format!("peer-{slot}"));
+        let opts = PeerOptions {
+            args: args_of(slot, bootstrap),
+            env: env(),
+        };
+        async move { PeerProcess::spawn(&data, &opts).await.unwrap() }
+    };
+    // Slot 0 is the client's peer and stays up; the others come and go.
+    let mut slots: Vec<Option<PeerProcess>> = Vec::new();
+    slots.push(Some(spawn(0, None).await));
+    let boot = slots[0].as_ref().unwrap().p2p_addr();
+    for s in 1..START {
+        slots.push(Some(spawn(s, Some(boot.clone())).await));
+    }
+    slots.resize_with(SLOTS, || None);
+    {
+        let up: Vec<&PeerProcess> = slots.iter().flatten().collect();
+        for p in &up {
+            p.wait_status(Duration::from_secs(90), |st| {
+                st["routing_table_size"].as_u64().unwrap_or(0) as usize >= START - 1
+            })
+            .await
+            .unwrap();
+        }
+    }
+    let t0 = Instant::now();
+    let (status, body) = slots[0]
+        .as_ref()
+        .unwrap()
+        .post_json(
+            "/api/crawl",
+            &serde_json::json!({ "urls": [sites[0].url("/")] }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+
+    // The client: queries for random pages through slot 0 until told to stop.
+    let root = slots[0].as_ref().unwrap().base.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut rng = fixture::Rng::new(11);
+            let (mut queries, mut partial, mut errors) = (0u32, 0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && queries < 5_000 {
+                let q = fixture::marker(100 + rng.below(SITES), rng.below(PAGES));
+                let url = format!("{root}/api/search?q={q}&limit=3&timeout_ms=2000");
+                match http.get(&url).send().await {
+                    Ok(r) => {
+                        let ok = r.status().is_success();
+                        let v: Value = r.json().await.unwrap_or(Value::Null);
+                        if !ok || v["hits"].is_null() {
+                            errors.push(v.to_string());
+                        } else if v["partial"] == true {
+                            partial += 1;
+                        }
+                    }
+                    Err(e) => errors.push(e.to_string()),
+                }
+                queries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (queries, partial, errors)
+        })
+    };
+
+    // The churn.
+    let mut rng = fixture::Rng::new(2026);
+    let mut kills: Vec<(usize, Instant)> = Vec::new();
+    let (mut restarts, mut joins) = (0, 0);
+    let started = Instant::now();
+    while started.elapsed() < CHURN_FOR {
+        tokio::time::sleep(Duration::from_millis(2_000 + rng.below(3_000) as u64)).await;
+        let live: Vec<usize> = (1..SLOTS).filter(|s| slots[*s].is_some()).collect();
+        let dead: Vec<usize> = (1..SLOTS).filter(|s| slots[*s].is_none()).collect();
+        let kill = live.len() + 1 > MIN_LIVE && (dead.is_empty() || rng.below(2) == 0);
+        if kill {
+            let s = live[rng.below(live.len())];
+            if let Some(mut p) = slots[s].take() {
+                p.kill9();
+            }
+            kills.push((s, Instant::now()));
+        } else {
+            let s = dead[rng.below(dead.len())];
+            if dir.path().join(format!("peer-{s}")).exists() {
+                restarts += 1;
+                println!("restart slot {s} at {:.1} s", t0.elapsed().as_secs_f64());
+            } else {
+                joins += 1;
+                println!(
+                    "new peer in slot {s} at {:.1} s",
+                    t0.elapsed().as_secs_f64()
+                );
+            }
+            slots[s] = Some(spawn(s, Some(boot.clone())).await);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (queries, partial, errors) = client.await.unwrap();
+    for (s, at) in &kills {
+        println!(
+            "killed slot {s} at {:.1} s",
+            at.duration_since(t0).as_secs_f64()
+        );
+    }
+    println!(
+        "rolling churn: {} kills, {restarts} restarts, {joins} new peers in {:.0} s; \
+         {queries} queries, {partial} partial, {} errors",
+        kills.len(),
+        started.elapsed().as_secs_f64(),
+        errors.len()
+    );
+    assert!(errors.is_empty(), "query errors during churn: {errors:?}");
+
+    // Bring every slot back, then let the crawl and the repairs finish.
+    for (s, slot) in slots.iter_mut().enumerate().skip(1) {
+        if slot.is_none() && dir.path().join(format!("peer-{s}")).exists() {
+            *slot = Some(spawn(s, Some(boot.clone())).await);
+        }
+    }
+    let live: Vec<PeerProcess> = slots.into_iter().flatten().collect();
+    wait_network_idle(&live, Duration::from_secs(300))
+        .await
+        .unwrap();
+
+    // Every page of the fixture is found.
+    let mut missing = Vec::new();
+    for (s, site) in sites.iter().enumerate() {
+        for n in (0..PAGES).chain([999_999]) {
+            let suffix = if n == 999_999 {
+                "/".to_string()
+            } else {
+                format!("/page/{n}.html")
+            };
+            let urls = live[0]
+                .search_urls(&fixture::marker(100 + s, n), "&limit=3")
+                .await
+                .unwrap();
+            if !urls.iter().any(|u| u.ends_with(&suffix)) {
+                missing.push(format!("{}{suffix}", site.url("")));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {} pages missing after churn: {:?}",
+        missing.len(),
+        SITES * (PAGES + 1),
+        &missing[..missing.len().min(10)]
+    );
+
+    // No page fetched twice, unless its first fetcher was killed in between.
+    let slot_of = |ip: Option<std::net::IpAddr>| {
+        ip.and_then(|ip| match ip {
+            std::net::IpAddr::V4(v4) if v4.octets()[..3] == [127, 0, 1] => {
+                Some(v4.octets()[3] as usize - 1)
+            }
+            _ => None,
+        })
+    };
+    let (mut excused, mut doubled) = (0, Vec::new());
+    for (site, log) in sites.iter().zip(&logs) {
+        let mut by_path: std::collections::HashMap<String, Vec<fixture::Fetch>> =
+            Default::default();
+        for f in log.fetches() {
+            if f.path != "/robots.txt" {
+                by_path.entry(f.path.clone()).or_default().push(f);
+            }
+        }
+        for (path, fetches) in by_path {
+            for pair in fetches.windows(2) {
+                let (first, again) = (&pair[0], &pair[1]);
+                let fetcher = slot_of(first.from);
+                let died_between = kills
+                    .iter()
+                    .any(|(s, at)| Some(*s) == fetcher && first.at < *at && *at < again.at);
+                if died_between {
+                    excused += 1;
+                } else {
+                    doubled.push(format!(
+                        "{}{path} by slot {:?} at {:.1} s then {:?} at {:.1} s",
+                        site.url(""),
+                        fetcher,
+                        first.at.saturating_duration_since(t0).as_secs_f64(),
+                        slot_of(again.from),
+                        again.at.saturating_duration_since(t0).as_secs_f64(),
+                    ));
+                }
+            }
+        }
+    }
+    println!(
+        "pages fetched again after their fetcher was killed: {excused}; other double fetches: {}",
+        doubled.len()
+    );
+    assert!(doubled.is_empty(), "pages fetched twice: {doubled:?}");
 }

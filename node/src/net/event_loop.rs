@@ -783,6 +783,10 @@ fn handle_rr<Req, Resp: Send + 'static>(
             request_response::Message::Request {
                 request, channel, ..
             } => {
+                // A request of a peersearch protocol that decoded: the sender is a live
+                // peersearch peer, whether or not identify has told us yet.
+                state.book.mark_peersearch(peer);
+                state.book.on_connected(peer);
                 let responder = Responder::new(channel, state.actions_tx.clone(), deliver);
                 let event = inbound(peer, request, responder);
                 if let Err(mpsc::error::TrySendError::Full(_)) = state.events.try_send(event) {

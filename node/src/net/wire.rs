@@ -60,7 +60,8 @@ pub const HANDOFF_LIMITS: Limits = Limits {
 /// site's crawl state.
 pub const REPLICATE_LIMITS: Limits = Limits {
     request: 16 * MIB,
-    response: 64 * KIB,
+    // The answer to a claim carries a site's crawl state.
+    response: 16 * MIB,
 };
 /// A digest may list every URL of a site with its fetch time.
 pub const DIGEST_LIMITS: Limits = Limits {
@@ -127,7 +128,7 @@ pub struct HandoffResponse {
 }
 
 /// Documents (and deletions) of one site, sent by its primary to the other owners.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicateRequest {
     /// The site authority the batch belongs to (`host[:port]`).
     #[serde(default)]
@@ -139,13 +140,30 @@ pub struct ReplicateRequest {
     pub site_state: Option<Vec<u8>>,
     /// URLs whose documents must be removed.
     pub deletes: Vec<String>,
+    /// URLs the primary crawled and committed in this batch (with or without a document:
+    /// redirects, errors and `noindex` pages count too), so a replica that takes the crawl
+    /// over never fetches them again.
+    #[serde(default)]
+    pub crawled: Vec<String>,
+    /// Links to pages of the same site found by the pages of this batch: a replica keeps
+    /// them, so a primary killed between two crawl-state shares loses no part of the site.
+    #[serde(default)]
+    pub links: Vec<HandoffUrl>,
+    /// The sender is the closest live owner of the site and is about to crawl it: the
+    /// receiver stops crawling the site if it does (after its fetches in flight are
+    /// committed) and answers with everything it knows of the site's crawl.
+    #[serde(default)]
+    pub claim: bool,
 }
 
 /// Acknowledgement of a replication batch, sent after the documents were stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicateResponse {
     /// How many documents were stored.
     pub stored: u32,
+    /// The answer to a claim: the site's crawl state as the receiver knew it (JSON).
+    #[serde(default)]
+    pub site_state: Option<Vec<u8>>,
 }
 
 /// Ask a peer what it holds of one site.
