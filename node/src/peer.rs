@@ -79,6 +79,8 @@ const MAX_STAGED_DOCS: usize = 2_000;
 const ROUTER_EVERY: Duration = Duration::from_millis(500);
 /// Hops a hand-off may travel before the receiver accepts it whatever it believes.
 const MAX_HOPS: u8 = 3;
+/// Links kept in memory while they cannot be stored, at most.
+const MAX_UNROUTED: usize = 200_000;
 /// URLs per hand-off message.
 const HANDOFF_BATCH: usize = 500;
 /// Work for the index loop.
@@ -152,6 +154,9 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())
         .with_target(false)
+        // A log line that cannot be written (a full disk under the log file) is dropped;
+        // the default would report it on stderr, and panic if stderr is full too.
+        .log_internal_errors(false)
         .try_init();
 }
 
@@ -968,6 +973,8 @@ async fn index_loop(
     let mut staged_docs: Vec<Document> = Vec::new();
     let mut staged_urls: Vec<NormalizedUrl> = Vec::new();
     let mut staged_links: Vec<(String, wire::HandoffUrl)> = Vec::new();
+    // Links that could not be stored (a full disk): routed again at every tick.
+    let mut unrouted: Vec<HandoffItem> = Vec::new();
     let mut replica_docs: Vec<Document> = Vec::new();
     let mut replica_deletes: Vec<String> = Vec::new();
     let mut acks: Vec<(oneshot::Sender<Result<u32, String>>, u32)> = Vec::new();
@@ -976,7 +983,7 @@ async fn index_loop(
     loop {
         let (stopping, ticked) = tokio::select! {
             Some(page) = pages.recv() => {
-                handle_page(&node, page, &mut staged_docs, &mut staged_urls, &mut staged_links).await;
+                handle_page(&node, page, &mut staged_docs, &mut staged_urls, &mut staged_links, &mut unrouted).await;
                 (false, false)
             }
             Some(job) = jobs.recv() => {
@@ -993,6 +1000,13 @@ async fn index_loop(
             _ = tick.tick() => (false, true),
             _ = shutdown.cancelled() => (true, false),
         };
+        if ticked && !unrouted.is_empty() {
+            let items = std::mem::take(&mut unrouted);
+            match node.route(items.clone()).await {
+                Ok(()) => info!(links = items.len(), "stored the links kept back"),
+                Err(_) => unrouted = items,
+            }
+        }
         if stopping {
             // Take what the crawl loop already sent, then commit it all once more.
             while let Ok(page) = pages.try_recv() {
@@ -1002,6 +1016,7 @@ async fn index_loop(
                     &mut staged_docs,
                     &mut staged_urls,
                     &mut staged_links,
+                    &mut unrouted,
                 )
                 .await;
             }
@@ -1032,6 +1047,7 @@ async fn handle_page(
     staged_docs: &mut Vec<Document>,
     staged_urls: &mut Vec<NormalizedUrl>,
     staged_links: &mut Vec<(String, wire::HandoffUrl)>,
+    unrouted: &mut Vec<HandoffItem>,
 ) {
     if let Some(doc) = to_document(&page) {
         staged_docs.push(doc);
@@ -1053,7 +1069,7 @@ async fn handle_page(
                 },
             )
         }));
-        let items = page
+        let items: Vec<HandoffItem> = page
             .links
             .iter()
             .map(|s| HandoffItem {
@@ -1063,8 +1079,19 @@ async fn handle_page(
                 hops: 0,
             })
             .collect();
-        if let Err(e) = node.route(items).await {
-            warn!(error = %e, url = %page.url, "cannot route links");
+        if let Err(e) = node.route(items.clone()).await {
+            // Kept in memory and tried again at every tick (a full disk, say); the page
+            // itself stays in flight until its commit succeeds.
+            warn!(error = %e, url = %page.url, "cannot store links; will retry");
+            unrouted.extend(items);
+            if unrouted.len() > MAX_UNROUTED {
+                let excess = unrouted.len() - MAX_UNROUTED;
+                warn!(
+                    dropped = excess,
+                    "too many links kept back; dropping the oldest"
+                );
+                unrouted.drain(..excess);
+            }
         }
     }
 }

@@ -540,3 +540,182 @@ async fn rolling_churn_while_crawling_and_querying_loses_nothing() {
     );
     assert!(doubled.is_empty(), "pages fetched twice: {doubled:?}");
 }
+
+/// A tmpfs of a fixed size, unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// Mount a tmpfs of `mib` MiB at `dir`; `None` when this process may not mount (not root).
+    fn mount(dir: &std::path::Path, mib: u32) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+
+    /// Fill the disk with `filler` until the file system says it is full.
+    fn fill(&self, filler: &std::path::Path) -> u64 {
+        use std::io::Write;
+        let mut f = std::fs::File::create(filler).unwrap();
+        let chunk = vec![0x55u8; 64 << 10];
+        let mut written = 0u64;
+        // Bounded: a tmpfs of a few MiB fills long before this.
+        for _ in 0..100_000 {
+            match f.write(&chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => written += n as u64,
+            }
+        }
+        let _ = f.sync_all();
+        written
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A full disk: commits fail with a logged error while search keeps answering from what was
+/// committed; when space returns the peer commits what it crawled meanwhile, and nothing is
+/// lost across a restart. Runs where the test may mount a tmpfs (root, as in CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_fails_commits_keeps_search_and_recovers() {
+    const FIRST: usize = 20;
+    const SECOND: usize = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(&dir.path().join("disk"), 24) else {
+        eprintln!("SKIPPED: full_disk test needs permission to mount a tmpfs (run as root)");
+        return;
+    };
+    let site_a = fixture::Server::start(
+        fixture::PlainSite {
+            site: 61,
+            pages: FIRST,
+            home_links: String::new(),
+        }
+        .router(),
+    )
+    .await
+    .unwrap();
+    let site_b = fixture::Server::start(
+        fixture::PlainSite {
+            site: 62,
+            pages: SECOND,
+            home_links: String::new(),
+        }
+        .router(),
+    )
+    .await
+    .unwrap();
+    // The data dir is the small disk; the log goes beside it (`disk.log`), on the big one.
+    let data = disk.0.clone();
+    let opts = PeerOptions {
+        args: [
+            "--allow-private-addresses",
+            // Slow, so most of site B is fetched while the disk is full.
+            "--crawl-rate",
+            "4",
+            "--replication",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        env: Vec::new(),
+    };
+    let mut peer = PeerProcess::spawn(&data, &opts).await.unwrap();
+    let (status, _) = peer
+        .post_json(
+            "/api/crawl",
+            &serde_json::json!({ "urls": [site_a.url("/")] }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 202);
+    peer.wait_status(Duration::from_secs(120), |st| {
+        st["docs_indexed"].as_u64() == Some(FIRST as u64 + 1)
+    })
+    .await
+    .unwrap();
+
+    // Seed site B, then take every free byte.
+    let (status, _) = peer
+        .post_json(
+            "/api/crawl",
+            &serde_json::json!({ "urls": [site_b.url("/")] }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 202);
+    let filler = disk.0.join("filler.bin");
+    let filled = disk.fill(&filler);
+    assert!(filled > 0, "the filler took space");
+
+    // Commits fail and say so; search keeps answering from what was committed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = std::fs::read_to_string(&peer.log_path).unwrap_or_default();
+        if log.contains("commit failed") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failed commit logged with a full disk: {}",
+            peer.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for n in 0..FIRST {
+        let urls = peer
+            .search_urls(&fixture::marker(61, n), "&scope=local")
+            .await
+            .unwrap();
+        assert_eq!(
+            urls.len(),
+            1,
+            "page {n} of site A still found on a full disk"
+        );
+    }
+    let st: Value = peer.get_json("/api/status").await.unwrap();
+    let while_full = st["docs_indexed"].as_u64().unwrap();
+    println!(
+        "disk full ({filled} bytes of filler): {while_full} documents searchable, crawled {}",
+        st["pages_crawled"]
+    );
+    // Let the crawl of B run on a full disk for a while.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    // Space returns: everything crawled meanwhile is committed, and the crawl finishes.
+    std::fs::remove_file(&filler).unwrap();
+    let want = (FIRST + 1 + SECOND + 1) as u64;
+    peer.wait_status(Duration::from_secs(120), |st| {
+        st["docs_indexed"].as_u64() == Some(want)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {}", peer.log_tail()));
+    peer.wait_crawl_idle(Duration::from_secs(60)).await.unwrap();
+
+    // And it lasts: after a restart every page of both sites is there exactly once.
+    assert!(peer.terminate(), "clean shutdown");
+    let peer = PeerProcess::spawn(&data, &opts).await.unwrap();
+    for (site, pages) in [(61, FIRST), (62, SECOND)] {
+        for n in 0..pages {
+            let urls = peer
+                .search_urls(&fixture::marker(site, n), "&scope=local")
+                .await
+                .unwrap();
+            assert_eq!(urls.len(), 1, "page {n} of site {site} after recovery");
+        }
+    }
+    drop(peer);
+    drop(disk);
+}
