@@ -24,7 +24,9 @@ mod common;
 use common::{args, keep_alive_client, p2p_counters, print_table, timed_search};
 use futures::StreamExt;
 use peersearch_tests::fixture::{Rng, Server, linked_sites, marker};
-use peersearch_tests::harness::{PeerOptions, PeerProcess, wait_mesh, wait_network_idle};
+use peersearch_tests::harness::{
+    PeerOptions, PeerProcess, start_network_with, wait_mesh, wait_network_idle,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -134,25 +136,7 @@ impl Net {
     /// `PEERS` peers under `root`, the first alone and the others bootstrapping from it;
     /// waits until every peer knows every other.
     async fn start(root: &Path, r: usize, env: Vec<(String, String)>) -> anyhow::Result<Net> {
-        let mut peers: Vec<PeerProcess> = Vec::new();
-        for i in 0..PEERS {
-            let mut a = peer_args(r);
-            if let Some(first) = peers.first() {
-                a.push("--bootstrap".into());
-                a.push(first.p2p_addr());
-            }
-            peers.push(
-                PeerProcess::spawn(
-                    &root.join(format!("peer-{i}")),
-                    &PeerOptions {
-                        args: a,
-                        env: env.clone(),
-                    },
-                )
-                .await?,
-            );
-        }
-        wait_mesh(&peers, PEERS - 1).await?;
+        let peers = start_network_with(root, PEERS, &peer_args(r), &env).await?;
         Ok(Net {
             root: root.to_path_buf(),
             peers,

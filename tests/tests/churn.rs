@@ -33,6 +33,15 @@ fn env() -> Vec<(String, String)> {
     vec![("PEERSEARCH_MAINTENANCE_MS".into(), "1000".into())]
 }
 
+/// Seed `url` through `peer`'s API.
+async fn seed(peer: &PeerProcess, url: String) {
+    let (status, body) = peer
+        .post_json("/api/crawl", &serde_json::json!({ "urls": [url] }))
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+}
+
 /// Every document of the fixture: (marker, expected URL suffix).
 fn documents() -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -105,14 +114,7 @@ async fn killing_five_of_sixteen_peers_keeps_recall_and_repairs_copies() {
     let mut peers = start_network_with(dir.path(), PEERS, &args(), &env())
         .await
         .unwrap();
-    let (status, body) = peers[0]
-        .post_json(
-            "/api/crawl",
-            &serde_json::json!({ "urls": [sites[0].url("/")] }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 202, "{body}");
+    seed(&peers[0], sites[0].url("/")).await;
     let all: Vec<&PeerProcess> = peers.iter().collect();
     let want = (docs.len() * R) as u64;
     let held = wait_total(&all, want, Duration::from_secs(400)).await;
@@ -228,14 +230,7 @@ async fn a_hundred_kills_during_crawl_and_replication_lose_nothing() {
     let mut peers = start_network_with(dir.path(), 2, &args, &env())
         .await
         .unwrap();
-    let (status, _) = peers[0]
-        .post_json(
-            "/api/crawl",
-            &serde_json::json!({ "urls": [site.url("/")] }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 202);
+    seed(&peers[0], site.url("/")).await;
     let victim_dir = dir.path().join("peer-1");
     let victim_args = [
         args.clone(),
@@ -367,16 +362,7 @@ async fn rolling_churn_while_crawling_and_querying_loses_nothing() {
         }
     }
     let t0 = Instant::now();
-    let (status, body) = slots[0]
-        .as_ref()
-        .unwrap()
-        .post_json(
-            "/api/crawl",
-            &serde_json::json!({ "urls": [sites[0].url("/")] }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 202, "{body}");
+    seed(slots[0].as_ref().unwrap(), sites[0].url("/")).await;
 
     // The client: queries for random pages through slot 0 until told to stop.
     let root = slots[0].as_ref().unwrap().base.clone();
@@ -633,14 +619,7 @@ async fn full_disk_fails_commits_keeps_search_and_recovers() {
         env: Vec::new(),
     };
     let mut peer = PeerProcess::spawn(&data, &opts).await.unwrap();
-    let (status, _) = peer
-        .post_json(
-            "/api/crawl",
-            &serde_json::json!({ "urls": [site_a.url("/")] }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 202);
+    seed(&peer, site_a.url("/")).await;
     peer.wait_status(Duration::from_secs(120), |st| {
         st["docs_indexed"].as_u64() == Some(FIRST as u64 + 1)
     })
@@ -648,14 +627,7 @@ async fn full_disk_fails_commits_keeps_search_and_recovers() {
     .unwrap();
 
     // Seed site B, then take every free byte.
-    let (status, _) = peer
-        .post_json(
-            "/api/crawl",
-            &serde_json::json!({ "urls": [site_b.url("/")] }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 202);
+    seed(&peer, site_b.url("/")).await;
     let filler = disk.0.join("filler.bin");
     let filled = disk.fill(&filler);
     assert!(filled > 0, "the filler took space");
