@@ -632,24 +632,6 @@ async fn recall_for(
     Ok((rows, crawl_row, spread))
 }
 
-/// `s` without ANSI colour sequences (the peer's log colours field names even in a file).
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// What the senders' "repairing replica" log lines after `offsets` say.
 struct RepairLog {
     /// Lines (one per site repair sent).
@@ -673,7 +655,7 @@ fn repair_lines(net: &Net, offsets: &HashMap<usize, usize>) -> RepairLog {
     for (i, p) in net.live() {
         let log = std::fs::read(&p.log_path).unwrap_or_default();
         let off = offsets.get(&i).copied().unwrap_or(0).min(log.len());
-        let tail = strip_ansi(&String::from_utf8_lossy(&log[off..]));
+        let tail = common::strip_ansi(&String::from_utf8_lossy(&log[off..]));
         let mut mine = 0;
         for line in tail.lines().filter(|l| l.contains("repairing replica")) {
             let field = |name: &str| {
@@ -1004,9 +986,5 @@ async fn run() -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?
-        .block_on(run())
+    common::run_on_runtime(run())
 }

@@ -251,25 +251,6 @@ struct SizeResult {
     stats_recv: u64,
 }
 
-/// `s` without ANSI colour sequences (the peer's log colours field names even in a file).
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // ESC [ parameters final-byte
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// (d): one more peer joins a crawled network of [`JOIN_BASE`].
 async fn join(
     root: &Path,
@@ -368,7 +349,7 @@ async fn join(
         .zip(log_offsets.iter().chain(std::iter::once(&0)))
     {
         let log = std::fs::read(&p.log_path).unwrap_or_default();
-        let tail = strip_ansi(&String::from_utf8_lossy(&log[(*off).min(log.len())..]));
+        let tail = common::strip_ansi(&String::from_utf8_lossy(&log[(*off).min(log.len())..]));
         for line in tail.lines().filter(|l| l.contains("repairing replica")) {
             if let Some(n) = line
                 .split_whitespace()
@@ -605,9 +586,5 @@ async fn run() -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?
-        .block_on(run())
+    common::run_on_runtime(run())
 }
