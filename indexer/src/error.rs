@@ -19,6 +19,15 @@ pub enum Error {
     /// The index directory could not be opened.
     #[error("cannot open index directory: {0}")]
     OpenDirectory(#[from] tantivy::directory::error::OpenDirectoryError),
+    /// The index directory could not be synced to disk after a commit (the commit is
+    /// searchable but may not survive a power loss; the next commit retries the sync).
+    #[error("cannot sync index directory {dir}: {source}")]
+    SyncDirectory {
+        /// The index directory.
+        dir: PathBuf,
+        /// Why the sync failed.
+        source: std::io::Error,
+    },
     /// Plain I/O (creating the directory, measuring its size).
     #[error("io error: {0}")]
     Io(#[from] std::io::Error),

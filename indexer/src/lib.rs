@@ -60,6 +60,7 @@ mod schema;
 mod shard;
 mod snippet;
 mod stats;
+mod text;
 mod types;
 
 pub use error::{Error, Result};

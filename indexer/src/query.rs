@@ -20,6 +20,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 
 use crate::error::{Error, Result};
 use crate::schema::{Fields, analyze, en_stem_analyzer};
+use crate::text::truncate_to_char_boundary;
 
 /// Longest query we look at, in bytes; the rest is ignored. The JSON API accepts `q` up to
 /// 1024 bytes (CONTRACT.md), so nothing a user sends through it is cut.
@@ -194,17 +195,6 @@ fn push_clause(
 /// Whitespace and control characters separate query tokens.
 fn is_separator(c: char) -> bool {
     c.is_whitespace() || c.is_control()
-}
-
-fn truncate_to_char_boundary(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {

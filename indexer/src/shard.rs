@@ -52,7 +52,12 @@ pub struct Shard {
     fields: Fields,
     writer: Mutex<WriterState>,
     dir: Option<PathBuf>,
+    /// Makes the directory's entries durable after a commit: [`sync_dir`], replaced in tests.
+    dir_sync: DirSync,
 }
+
+/// How a shard makes its directory's entries durable.
+type DirSync = Box<dyn Fn(&Path) -> std::io::Result<()> + Send + Sync>;
 
 struct WriterState {
     writer: IndexWriter,
@@ -61,6 +66,9 @@ struct WriterState {
     staged: Vec<StagedOp>,
     /// The writer does not hold all of `staged` (a commit or an add failed).
     needs_replay: bool,
+    /// A commit succeeded but the directory sync after it did not: the commit is not known
+    /// to be durable, and the next commit retries the sync before it reports success.
+    unsynced: bool,
 }
 
 enum StagedOp {
@@ -83,7 +91,15 @@ impl Shard {
     /// a killed process does not stop it (the OS released it); a lock held by a live process
     /// is waited for briefly, then reported as [`Error::Locked`].
     pub fn open(dir: &Path) -> Result<Shard> {
+        let created = !dir.exists();
         std::fs::create_dir_all(dir)?;
+        if created && let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // The new directory's own entry, which the syncs after each commit do not cover.
+            sync_dir(parent).map_err(|source| Error::SyncDirectory {
+                dir: parent.to_path_buf(),
+                source,
+            })?;
+        }
         let (schema, fields) = build_schema();
         let directory = MmapDirectory::open(dir)?;
         let index = Index::open_or_create(directory, schema.clone())?;
@@ -120,8 +136,10 @@ impl Shard {
                 writer,
                 staged: Vec::new(),
                 needs_replay: false,
+                unsynced: false,
             }),
             dir,
+            dir_sync: Box::new(sync_dir),
         };
         info!(dir = ?shard.dir, docs = shard.num_docs(), "shard opened");
         Ok(shard)
@@ -174,9 +192,17 @@ impl Shard {
     /// Makes every staged operation durable and searchable. On failure (a full disk) the
     /// error is logged and returned, the staged operations are kept, and the shard stays
     /// usable: a later commit retries them.
+    ///
+    /// Durable means synced: tantivy writes `meta.json` to a temporary file, syncs it and
+    /// renames it into place, but syncs the directory only *before* that rename, so after a
+    /// power loss the directory could still name the previous `meta.json`. The directory is
+    /// therefore synced after every commit, before `commit` returns `Ok` (and the caller, say,
+    /// marks the committed URLs as crawled). If that sync fails, the commit is searchable but
+    /// `commit` fails with [`Error::SyncDirectory`], and the next commit syncs again.
     pub fn commit(&self) -> Result<()> {
         let mut state = self.lock_writer();
         if state.staged.is_empty() && !state.needs_replay {
+            self.sync_dir_if_unsynced(&mut state)?;
             self.reader.reload()?;
             return Ok(());
         }
@@ -187,11 +213,14 @@ impl Shard {
         match state.writer.commit() {
             Ok(_) => {
                 state.staged.clear();
+                state.unsynced = true;
+                let synced = self.sync_dir_if_unsynced(&mut state);
                 drop(state);
                 if let Err(error) = self.reader.reload() {
                     warn!(%error, "reloading the index reader failed");
                     return Err(error.into());
                 }
+                synced?;
                 debug!(pending, docs = self.num_docs(), "shard committed");
                 Ok(())
             }
@@ -201,6 +230,25 @@ impl Shard {
                 Err(error.into())
             }
         }
+    }
+
+    /// Syncs the index directory if a commit since the last sync has not been synced (never
+    /// for a shard in RAM).
+    fn sync_dir_if_unsynced(&self, state: &mut WriterState) -> Result<()> {
+        if !state.unsynced {
+            return Ok(());
+        }
+        if let Some(dir) = &self.dir
+            && let Err(source) = (self.dir_sync)(dir)
+        {
+            warn!(error = %source, dir = %dir.display(), "syncing the index directory failed");
+            return Err(Error::SyncDirectory {
+                dir: dir.clone(),
+                source,
+            });
+        }
+        state.unsynced = false;
+        Ok(())
     }
 
     /// Rolls the writer back to the last commit and re-applies the staged operations.
@@ -451,6 +499,21 @@ struct SiteDoc {
     address: DocAddress,
 }
 
+/// Makes the entries of directory `dir` (files created, renamed or removed in it) durable:
+/// `fsync` of the directory itself. Elsewhere than on unix, a no-op (on Windows, NTFS makes
+/// a rename durable with the file; a directory cannot be opened as a file).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
 fn open_writer(index: &Index, dir: Option<&Path>) -> Result<IndexWriter> {
     let mut attempt = 0;
     loop {
@@ -477,6 +540,7 @@ fn open_writer(index: &Index, dir: Option<&Path>) -> Result<IndexWriter> {
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc;
 
     use crate::query::SITE_LISTING_SCORE;
@@ -608,6 +672,108 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let _first = Shard::open(dir.path())?;
         assert!(matches!(Shard::open(dir.path()), Err(Error::Locked(_))));
+        Ok(())
+    }
+
+    /// What a recording directory sync saw: the directory and its `meta.json` at that moment.
+    type SyncLog = Arc<std::sync::Mutex<Vec<(PathBuf, String)>>>;
+
+    /// `shard` with a directory sync that records each call, then does the real sync, or
+    /// fails while `fail` is set.
+    fn record_dir_syncs(shard: &mut Shard, fail: Arc<AtomicBool>) -> SyncLog {
+        let log = SyncLog::default();
+        let seen = log.clone();
+        shard.dir_sync = Box::new(move |dir: &Path| {
+            let meta = std::fs::read_to_string(dir.join("meta.json"))?;
+            seen.lock().unwrap().push((dir.to_path_buf(), meta));
+            if fail.load(Ordering::SeqCst) {
+                return Err(std::io::Error::other("injected sync failure"));
+            }
+            sync_dir(dir)
+        });
+        log
+    }
+
+    #[test]
+    fn commit_syncs_the_directory_after_the_new_meta_json_is_in_place() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut shard = Shard::open(dir.path())?;
+        let log = record_dir_syncs(&mut shard, Arc::default());
+        let meta = || std::fs::read_to_string(dir.path().join("meta.json"));
+        let before = meta()?;
+
+        shard.upsert(&page("http://a.example/", "t", "b"))?;
+        shard.commit()?;
+        let synced = log.lock().unwrap().clone();
+        assert_eq!(synced.len(), 1, "one sync per commit");
+        assert_eq!(synced[0].0, dir.path());
+        assert_ne!(synced[0].1, before, "synced after the rename, not before");
+        assert_eq!(synced[0].1, meta()?, "synced the commit's own meta.json");
+
+        shard.commit()?;
+        assert_eq!(
+            log.lock().unwrap().len(),
+            1,
+            "nothing committed, nothing to sync"
+        );
+        shard.delete("http://a.example/")?;
+        shard.commit()?;
+        assert_eq!(log.lock().unwrap().len(), 2, "a delete is a commit too");
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_directory_sync_fails_the_commit_until_a_later_sync_succeeds() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut shard = Shard::open(dir.path())?;
+        let fail = Arc::new(AtomicBool::new(true));
+        let log = record_dir_syncs(&mut shard, fail.clone());
+
+        shard.upsert(&page("http://a.example/", "t", "b"))?;
+        let err = shard
+            .commit()
+            .expect_err("an unsynced commit is not reported durable");
+        assert!(
+            matches!(err, Error::SyncDirectory { ref dir, .. } if dir == shard.path().unwrap())
+        );
+        assert_eq!(shard.num_docs(), 1, "the commit itself is searchable");
+        assert_eq!(shard.pending(), 0, "and is not replayed");
+        // Nothing new staged, but the last commit is not yet durable: still an error.
+        assert!(shard.commit().is_err());
+        assert_eq!(log.lock().unwrap().len(), 2, "each commit retries the sync");
+
+        fail.store(false, Ordering::SeqCst);
+        shard.commit()?;
+        assert_eq!(log.lock().unwrap().len(), 3);
+        shard.commit()?;
+        assert_eq!(
+            log.lock().unwrap().len(),
+            3,
+            "synced once, then nothing to do"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn directory_sync_opens_the_real_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        sync_dir(dir.path()).expect("a directory syncs");
+        #[cfg(unix)]
+        assert!(
+            sync_dir(&dir.path().join("missing")).is_err(),
+            "the sync really opens the directory"
+        );
+    }
+
+    #[test]
+    fn opening_a_new_directory_creates_it_and_commits_there() -> Result<()> {
+        let parent = tempfile::tempdir()?;
+        let dir = parent.path().join("a").join("index");
+        let shard = Shard::open(&dir)?;
+        shard.upsert(&page("http://a.example/", "t", "b"))?;
+        shard.commit()?;
+        drop(shard);
+        assert_eq!(Shard::open(&dir)?.num_docs(), 1);
         Ok(())
     }
 

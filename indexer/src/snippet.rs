@@ -7,6 +7,7 @@ use tantivy::schema::Field;
 use tantivy::snippet::SnippetGenerator;
 
 use crate::schema::en_stem_analyzer;
+use crate::text::truncate_to_char_boundary;
 
 /// Longest snippet, in characters: about two lines of a result page, like the big engines.
 pub const SNIPPET_MAX_CHARS: usize = 200;
@@ -33,7 +34,9 @@ impl Snippets {
     /// the description, else the start of the body (or of the description), unhighlighted.
     pub(crate) fn make(&self, body: &str, description: &str) -> String {
         for text in [body, description] {
-            let snippet = self.generator.snippet(cut(text, SNIPPET_SOURCE_BYTES));
+            let snippet = self
+                .generator
+                .snippet(truncate_to_char_boundary(text, SNIPPET_SOURCE_BYTES));
             if !snippet.highlighted().is_empty() {
                 // `to_html` escapes everything outside the highlights and inside them.
                 return snippet.to_html();
@@ -46,17 +49,6 @@ impl Snippets {
         };
         html_escape::encode_safe(lead_text(lead.trim(), SNIPPET_MAX_CHARS)).into_owned()
     }
-}
-
-fn cut(s: &str, max_bytes: usize) -> &str {
-    if s.len() <= max_bytes {
-        return s;
-    }
-    let mut end = max_bytes;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// The first `max_chars` characters of `text`, cut back to a word boundary when one is near.

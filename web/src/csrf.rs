@@ -6,13 +6,13 @@
 //! with `WebConfig::csrf_secret`) is valid. The MAC matters on localhost: cookies are not
 //! isolated by port, so another local web service could plant a cookie of its choosing, but it
 //! cannot mint a valid token without the secret. The `Origin` / `Sec-Fetch-Site` headers are
-//! checked as well when the browser sends them (see `server::check_same_origin`).
+//! checked as well when the browser sends them (see `handlers::html::check_same_origin`).
 
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::escape::hex;
+use crate::config::unix_nanos;
+use crate::text::hex;
 
 /// The cookie that carries the token.
 pub const CSRF_COOKIE: &str = "peersearch_csrf";
@@ -85,10 +85,7 @@ impl Csrf {
     /// so it is unpredictable to anyone who does not know the secret.
     pub fn issue(&self) -> String {
         let count = self.counter.fetch_add(1, Ordering::Relaxed);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
+        let nanos = unix_nanos();
         let nonce = hmac_sha256(
             &self.secret,
             &[

@@ -3,7 +3,7 @@
 //! Every failure a client can see, whatever produced it (a handler, an extractor, a
 //! middleware, axum itself), ends up as an [`ApiError`]. JSON clients get
 //! `{"error": {"code": "...", "message": "..."}}` (CONTRACT.md); the pages get the same status
-//! and message as an HTML page (see `server::finalize_errors`).
+//! and message as an HTML page (see `crate::finalize`).
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};

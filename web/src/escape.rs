@@ -6,8 +6,6 @@
 //! all five special characters and drops characters that make a document ill-formed (C0/C1
 //! controls other than tab, newline and carriage return, and Unicode noncharacters).
 
-use std::fmt::Write as _;
-
 /// True for characters that may appear in HTML text and XML 1.0 documents without an error.
 fn is_allowed_char(c: char) -> bool {
     let code = c as u32;
@@ -96,28 +94,6 @@ pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
     serializer.finish()
 }
 
-/// An integer with thin grouping commas: `1234567` -> `1,234,567`.
-pub fn group_digits(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,18 +142,5 @@ mod tests {
             query_string([("q", "a b&c"), ("offset", "10")]),
             "q=a+b%26c&offset=10"
         );
-    }
-
-    #[test]
-    fn group_digits_inserts_commas() {
-        assert_eq!(group_digits(0), "0");
-        assert_eq!(group_digits(999), "999");
-        assert_eq!(group_digits(1000), "1,000");
-        assert_eq!(group_digits(1234567), "1,234,567");
-    }
-
-    #[test]
-    fn hex_is_lowercase() {
-        assert_eq!(hex(&[0, 15, 255]), "000fff");
     }
 }

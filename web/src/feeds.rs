@@ -3,8 +3,10 @@
 
 use std::fmt::Write as _;
 
-use crate::api::{Scope, SearchParams, SearchResponse};
-use crate::escape::{escape, query_string, sanitize_snippet};
+use crate::api::{SearchParams, SearchResponse};
+use crate::escape::{escape, sanitize_snippet};
+use crate::params::feed_query;
+use crate::text::{display_title, is_linkable};
 
 /// `Content-Type` of the OpenSearch description.
 pub const OPENSEARCH_CONTENT_TYPE: &str = "application/opensearchdescription+xml";
@@ -52,11 +54,7 @@ pub fn opensearch_description(host: &str) -> String {
 /// response elements, so feed readers and aggregators know the totals).
 pub fn rss_feed(host: &str, params: &SearchParams, response: &SearchResponse) -> String {
     let base = format!("http://{host}");
-    let mut pairs: Vec<(&str, &str)> = vec![("q", &params.q)];
-    if params.scope == Scope::Local {
-        pairs.push(("scope", "local"));
-    }
-    let qs = query_string(pairs);
+    let qs = feed_query(params);
     let shown = (params.offset + response.hits.len()) as u64;
     let mut out = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -81,17 +79,11 @@ pub fn rss_feed(host: &str, params: &SearchParams, response: &SearchResponse) ->
         per_page = params.limit,
     );
     for hit in &response.hits {
-        let title = if hit.title.trim().is_empty() {
-            &hit.url
-        } else {
-            &hit.title
-        };
-        let permalink =
-            url::Url::parse(&hit.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        let permalink = is_linkable(&hit.url);
         let _ = writeln!(
             out,
             "<item>\n<title>{title}</title>\n<link>{url}</link>\n<description>{description}</description>\n<guid isPermaLink=\"{permalink}\">{url}</guid>\n</item>",
-            title = escape(title),
+            title = escape(display_title(hit)),
             url = escape(&hit.url),
             // The highlighted snippet as HTML, escaped as text (the RSS convention).
             description = escape(&sanitize_snippet(&hit.snippet)),

@@ -14,6 +14,13 @@
 //!   state-changing form (seed URLs on the peer page) carries a signed double-submit CSRF
 //!   token and checks `Origin`/`Sec-Fetch-Site`. Every client is rate limited per IP, bodies
 //!   are capped, and every request has a deadline.
+//! - **Nothing blocks a worker.** Handlers await the [`Backend`] and format bounded strings;
+//!   the only locks are short in-memory counters, and the rate limiter never waits for one.
+//!
+//! Modules: `router` (routes and layers), `finalize` (error shapes, security headers),
+//! `host` (the `Host` check), `rate_limit`, `handlers/` (JSON API, pages, documents),
+//! `pages` / `chart` / `feeds` / `metrics` (rendering), `escape` / `text` (escaping and
+//! formatting), `params` (request parsing), `csrf`, `config`, `static_files`.
 //!
 //! ```no_run
 //! # use std::sync::Arc;
@@ -30,27 +37,39 @@
 
 pub mod api;
 mod assets;
+mod chart;
+mod config;
 mod csrf;
 mod error;
 mod escape;
 mod feeds;
+mod finalize;
+mod handlers;
+mod host;
 mod metrics;
 mod pages;
 mod params;
-mod server;
+mod rate_limit;
+mod router;
+mod static_files;
+mod text;
 
 pub use api::{
     Activity, ApiHit, Backend, BackendError, CrawlErrorEntry, CrawlResponse, HistoryPoint,
     MetricsSnapshot, PeerCounts, PeerInfo, Rejected, Scope, SearchParams, SearchResponse,
     StatusResponse,
 };
+pub use config::{
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_LIMIT_PER_SEC, RATE_LIMIT_BURST_FACTOR, REQUEST_TIMEOUT,
+    WebConfig,
+};
 pub use error::{ApiError, Result};
 pub use escape::{escape, sanitize_snippet};
+pub use finalize::CONTENT_SECURITY_POLICY;
+pub use host::is_loopback_host;
 pub use params::{
     DEFAULT_LIMIT, DEFAULT_TIMEOUT_MS, LIMIT_RANGE, MAX_CRAWL_URLS, MAX_OFFSET, MAX_QUERY_BYTES,
     TIMEOUT_MS_RANGE,
 };
-pub use server::{
-    CONTENT_SECURITY_POLICY, DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_LIMIT_PER_SEC,
-    RATE_LIMIT_BURST_FACTOR, REQUEST_TIMEOUT, WebConfig, app, is_loopback_host, serve,
-};
+pub use router::{app, serve};
+pub use static_files::{rust_docs_dir, static_dir};

@@ -11,6 +11,33 @@ use std::time::Duration;
 
 use crate::api::MetricsSnapshot;
 
+/// Every route of [`crate::router::app`], as `/metrics` labels them (a fixed set, so the label stays bounded).
+const ROUTES: [&str; 14] = [
+    "/",
+    "/search",
+    "/search.rss",
+    "/help",
+    "/status",
+    "/status/seeds",
+    "/opensearch.xml",
+    "/static/style.css",
+    "/favicon.svg",
+    "/metrics",
+    "/api/search",
+    "/api/crawl",
+    "/api/status",
+    "/api/peers",
+];
+
+/// The route label of `/metrics` for a path: the route itself, or `unmatched`.
+pub(crate) fn route_label(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|r| **r == path)
+        .copied()
+        .unwrap_or("unmatched")
+}
+
 /// Upper bounds of the search latency histogram, in seconds (Prometheus' default buckets:
 /// from 5 ms, well under a local search, to 10 s, the largest `timeout_ms` allowed).
 pub const SEARCH_BUCKETS: [f64; 11] = [
@@ -221,6 +248,13 @@ fn format_float(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_labels_are_bounded() {
+        assert_eq!(route_label("/api/search"), "/api/search");
+        assert_eq!(route_label("/"), "/");
+        assert_eq!(route_label("/wp-admin/x"), "unmatched");
+    }
 
     #[test]
     fn histogram_buckets_are_cumulative() {

@@ -9,11 +9,15 @@ use std::fmt::Write as _;
 use axum::http::StatusCode;
 
 use crate::api::{
-    Activity, CrawlErrorEntry, HistoryPoint, PeerInfo, Scope, SearchParams, SearchResponse,
-    StatusResponse,
+    Activity, CrawlErrorEntry, PeerInfo, Scope, SearchParams, SearchResponse, StatusResponse,
 };
-use crate::escape::{escape, group_digits, query_string, sanitize_snippet};
-use crate::params::{DEFAULT_LIMIT, MAX_OFFSET};
+use crate::chart::activity_chart;
+use crate::escape::{escape, query_string, sanitize_snippet};
+use crate::params::{DEFAULT_LIMIT, MAX_OFFSET, feed_query};
+use crate::text::{
+    ago, display_title, format_duration, group_digits, is_linkable, iso8601, plural, short_peer_id,
+    truncate_chars,
+};
 
 /// Longest title shown for a hit, in characters (crawled titles can be absurdly long).
 const MAX_TITLE_CHARS: usize = 300;
@@ -21,8 +25,6 @@ const MAX_TITLE_CHARS: usize = 300;
 const MAX_SHOWN_URL_CHARS: usize = 200;
 /// How many page-number links the pagination shows at most.
 const PAGE_LINKS: usize = 9;
-/// Width of the activity chart window, in seconds (the peer page shows the last hour).
-const CHART_WINDOW_S: u64 = 3600;
 
 /// The crate version shown in the footer.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -134,30 +136,6 @@ pub fn help_page() -> String {
     layout("Help", &Head::default(), main)
 }
 
-/// Cut `s` to at most `max` characters, with an ellipsis when cut.
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_owned(),
-    }
-}
-
-/// The last few characters of a peer id (they all start with the same `12D3KooW`).
-pub fn short_peer_id(peer: &str) -> String {
-    let n = peer.chars().count();
-    if n <= 10 {
-        peer.to_owned()
-    } else {
-        let tail: String = peer.chars().skip(n - 6).collect();
-        format!("…{tail}")
-    }
-}
-
-/// True for URLs that may become links (`http`/`https` only, never `javascript:` and co.).
-fn is_linkable(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
-}
-
 /// `/search?...` for another page of the same search.
 fn results_href(params: &SearchParams, offset: usize) -> String {
     let limit = params.limit.to_string();
@@ -177,15 +155,7 @@ fn results_href(params: &SearchParams, offset: usize) -> String {
 
 /// `/search.rss?...` for the same search.
 fn feed_href(params: &SearchParams) -> String {
-    let mut pairs: Vec<(&str, &str)> = vec![("q", &params.q)];
-    if params.scope == Scope::Local {
-        pairs.push(("scope", "local"));
-    }
-    format!("/search.rss?{}", query_string(pairs))
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", group_digits(n), if n == 1 { one } else { many })
+    format!("/search.rss?{}", feed_query(params))
 }
 
 /// The pagination `<nav>`, or nothing when there is a single page.
@@ -287,12 +257,7 @@ pub fn results_page(params: &SearchParams, response: &SearchResponse) -> String 
             params.offset + 1
         );
         for hit in &response.hits {
-            let title = if hit.title.trim().is_empty() {
-                &hit.url
-            } else {
-                &hit.title
-            };
-            let title = escape(&truncate_chars(title, MAX_TITLE_CHARS));
+            let title = escape(&truncate_chars(display_title(hit), MAX_TITLE_CHARS));
             let heading = if is_linkable(&hit.url) {
                 format!(
                     "<a href=\"{}\" rel=\"noreferrer\">{title}</a>",
@@ -366,213 +331,6 @@ pub fn error_page(status: StatusCode, message: &str, retry_after_s: Option<u64>)
     main.push_str("<p><a href=\"/\">Back to the search page</a></p>\n");
     main.push_str(&search_form("", false, true));
     layout(reason, &Head::default(), &main)
-}
-
-/// `3725` -> `1 h 2 min 5 s`.
-fn format_duration(secs: u64) -> String {
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    let mut parts = Vec::new();
-    if d > 0 {
-        parts.push(format!("{d} d"));
-    }
-    if h > 0 || d > 0 {
-        parts.push(format!("{h} h"));
-    }
-    if d == 0 && (m > 0 || h > 0) {
-        parts.push(format!("{m} min"));
-    }
-    if d == 0 && h == 0 {
-        parts.push(format!("{s} s"));
-    }
-    parts.join(" ")
-}
-
-/// `(year, month, day)` of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// Unix seconds as `2024-05-01T12:03:04Z`.
-pub fn iso8601(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let rem = unix % 86_400;
-    let (y, mo, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-/// `now - at` as "12 s ago", "3 min ago", "2 h ago".
-fn ago(at: u64, now: u64) -> String {
-    let secs = now.saturating_sub(at);
-    if secs < 60 {
-        format!("{secs} s ago")
-    } else if secs < 3600 {
-        format!("{} min ago", secs / 60)
-    } else if secs < 86_400 {
-        format!("{} h ago", secs / 3600)
-    } else {
-        format!("{} d ago", secs / 86_400)
-    }
-}
-
-/// The smallest of 1, 2, 5 x 10^k that is at least `v` (a round axis maximum).
-fn nice_ceiling(v: u64) -> u64 {
-    let mut base = 1u64;
-    loop {
-        for m in [1, 2, 5] {
-            let candidate = base.saturating_mul(m);
-            if candidate >= v || candidate == u64::MAX {
-                return candidate;
-            }
-        }
-        base = base.saturating_mul(10);
-    }
-}
-
-/// The activity chart: pages crawled and documents indexed over the last hour, as inline SVG
-/// drawn on the server (two polylines, axes, labels, a title and a description).
-pub fn activity_chart(history: &[HistoryPoint], now_unix: u64) -> String {
-    const W: f64 = 640.0;
-    const H: f64 = 240.0;
-    const LEFT: f64 = 64.0;
-    const RIGHT: f64 = 16.0;
-    const TOP: f64 = 32.0;
-    const BOTTOM: f64 = 36.0;
-    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
-    let start = now_unix.saturating_sub(CHART_WINDOW_S);
-    let points: Vec<&HistoryPoint> = history
-        .iter()
-        .filter(|p| p.at_unix >= start && p.at_unix <= now_unix)
-        .collect();
-    let max_value = points
-        .iter()
-        .map(|p| p.pages_crawled.max(p.docs_indexed))
-        .max()
-        .unwrap_or(0);
-    let y_max = nice_ceiling(max_value.max(1));
-    let x = |t: u64| LEFT + (t.saturating_sub(start)) as f64 / CHART_WINDOW_S as f64 * pw;
-    let y = |v: u64| TOP + ph - (v as f64 / y_max as f64) * ph;
-
-    let description = match (points.first(), points.last()) {
-        (Some(first), Some(last)) => format!(
-            "Over the last hour, pages crawled went from {} to {} and documents indexed from {} to {}.",
-            group_digits(first.pages_crawled),
-            group_digits(last.pages_crawled),
-            group_digits(first.docs_indexed),
-            group_digits(last.docs_indexed),
-        ),
-        _ => "No activity was recorded in the last hour.".to_owned(),
-    };
-
-    let mut svg = format!(
-        r#"<svg class="chart" role="img" aria-labelledby="chart-title chart-desc" viewBox="0 0 {W} {H}" width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg">
-<title id="chart-title">Pages crawled and documents indexed, last hour</title>
-<desc id="chart-desc">{description}</desc>
-"#,
-    );
-    // Horizontal grid lines and y labels at 0, half and the maximum.
-    for (value, label) in [(0, 0), (y_max / 2, y_max / 2), (y_max, y_max)] {
-        let yy = y(value);
-        let _ = writeln!(
-            svg,
-            r##"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#d0d0d0"/>
-<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
-            LEFT + pw,
-            LEFT - 8.0,
-            yy + 4.0,
-            group_digits(label),
-        );
-    }
-    // Axes.
-    let _ = writeln!(
-        svg,
-        r##"<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{:.1}" stroke="#555555"/>
-<line class="axis" x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#555555"/>"##,
-        TOP + ph,
-        TOP + ph,
-        LEFT + pw,
-        TOP + ph,
-    );
-    // X ticks every 15 minutes.
-    for minutes_ago in [60u64, 45, 30, 15, 0] {
-        let xx = x(now_unix - minutes_ago.min(now_unix / 60) * 60);
-        let label = if minutes_ago == 0 {
-            "now".to_owned()
-        } else {
-            format!("−{minutes_ago} min")
-        };
-        let anchor = match minutes_ago {
-            60 => "start",
-            0 => "end",
-            _ => "middle",
-        };
-        let _ = writeln!(
-            svg,
-            r##"<line class="axis" x1="{xx:.1}" y1="{:.1}" x2="{xx:.1}" y2="{:.1}" stroke="#555555"/>
-<text x="{xx:.1}" y="{:.1}" text-anchor="{anchor}">{label}</text>"##,
-            TOP + ph,
-            TOP + ph + 5.0,
-            H - 10.0,
-        );
-    }
-    // Legend.
-    let _ = writeln!(
-        svg,
-        r##"<rect class="swatch-a" x="{LEFT}" y="8" width="12" height="12" fill="#0b57d0"/>
-<text x="{:.1}" y="18">Pages crawled</text>
-<rect class="swatch-b" x="{:.1}" y="8" width="12" height="12" fill="#b4470c"/>
-<text x="{:.1}" y="18">Documents indexed</text>"##,
-        LEFT + 18.0,
-        LEFT + 150.0,
-        LEFT + 168.0,
-    );
-    if points.is_empty() {
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">No activity in the last hour yet</text>"#,
-            LEFT + pw / 2.0,
-            TOP + ph / 2.0,
-        );
-    } else {
-        for (class, colour, value) in [
-            (
-                "series-a",
-                "#0b57d0",
-                (|p: &HistoryPoint| p.pages_crawled) as fn(&HistoryPoint) -> u64,
-            ),
-            ("series-b", "#b4470c", |p: &HistoryPoint| p.docs_indexed),
-        ] {
-            let mut coords: Vec<String> = points
-                .iter()
-                .map(|p| format!("{:.1},{:.1}", x(p.at_unix), y(value(p))))
-                .collect();
-            if coords.len() == 1 {
-                // One sample: hold its value until now so that something is drawn.
-                let only = points[0];
-                coords.push(format!("{:.1},{:.1}", x(now_unix), y(value(only))));
-            }
-            let _ = writeln!(
-                svg,
-                r#"<polyline class="{class}" points="{}" fill="none" stroke="{colour}" stroke-width="2" stroke-linejoin="round"/>"#,
-                coords.join(" "),
-            );
-        }
-    }
-    svg.push_str("</svg>");
-    svg
 }
 
 /// A notice shown after the seed form was submitted.
@@ -744,62 +502,6 @@ mod tests {
         assert_eq!(sentence("no such page"), "No such page.");
         assert_eq!(sentence("done."), "Done.");
         assert_eq!(sentence(""), "");
-    }
-
-    #[test]
-    fn short_peer_ids_keep_the_distinctive_tail() {
-        assert_eq!(short_peer_id("12D3KooWAbCdEfGhIjKlMn"), "…IjKlMn");
-        assert_eq!(short_peer_id("short"), "short");
-    }
-
-    #[test]
-    fn only_http_urls_become_links() {
-        assert!(is_linkable("https://example.com/a"));
-        assert!(!is_linkable("javascript:alert(1)"));
-        assert!(!is_linkable("data:text/html,x"));
-        assert!(!is_linkable("not a url"));
-    }
-
-    #[test]
-    fn iso8601_formats_known_dates() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(iso8601(1_714_564_984), "2024-05-01T12:03:04Z");
-    }
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(format_duration(5), "5 s");
-        assert_eq!(format_duration(3725), "1 h 2 min");
-        assert_eq!(format_duration(90_061), "1 d 1 h");
-    }
-
-    #[test]
-    fn nice_ceiling_rounds_up_to_1_2_5() {
-        assert_eq!(nice_ceiling(1), 1);
-        assert_eq!(nice_ceiling(3), 5);
-        assert_eq!(nice_ceiling(11), 20);
-        assert_eq!(nice_ceiling(501), 1000);
-    }
-
-    #[test]
-    fn chart_draws_two_series_with_an_accessible_name() {
-        let now = 10_000;
-        let history: Vec<HistoryPoint> = (0..5)
-            .map(|i| HistoryPoint {
-                at_unix: now - 3000 + i * 600,
-                pages_crawled: i * 10,
-                docs_indexed: i * 8,
-            })
-            .collect();
-        let svg = activity_chart(&history, now);
-        assert_eq!(svg.matches("<polyline").count(), 2);
-        assert!(svg.contains("role=\"img\""));
-        assert!(svg.contains("<title id=\"chart-title\">"));
-        assert!(svg.contains("from 0 to 40"));
-        let empty = activity_chart(&[], now);
-        assert_eq!(empty.matches("<polyline").count(), 0);
-        assert!(empty.contains("No activity"));
     }
 
     #[test]

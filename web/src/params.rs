@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::{Scope, SearchParams};
 use crate::error::ApiError;
+use crate::escape::query_string;
 
 /// Longest query accepted, in bytes (CONTRACT.md: `q` 1..=1024 bytes).
 pub const MAX_QUERY_BYTES: usize = 1024;
@@ -132,6 +133,16 @@ impl QueryPairs {
             timeout_ms,
         })
     }
+}
+
+/// The query string that names a search independently of its page: `q` and, when not the
+/// default, `scope` (the RSS feed's links and the results page's feed link).
+pub(crate) fn feed_query(params: &SearchParams) -> String {
+    let mut pairs: Vec<(&str, &str)> = vec![("q", &params.q)];
+    if params.scope == Scope::Local {
+        pairs.push(("scope", "local"));
+    }
+    query_string(pairs)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {

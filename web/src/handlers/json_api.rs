@@ -1,0 +1,54 @@
+//! The JSON API of the contract: `GET /api/search`, `POST /api/crawl`, `GET /api/status`,
+//! `GET /api/peers`. Errors are [`ApiError`]s, which answer in the contract's error shape.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::AppState;
+use super::{check_url_count, timed_search};
+use crate::api::{Backend, CrawlResponse, PeerInfo, SearchResponse, StatusResponse};
+use crate::error::ApiError;
+use crate::params::{ApiJson, QueryPairs};
+
+/// `GET /api/search`.
+pub(crate) async fn search<B: Backend>(
+    State(state): State<Arc<AppState<B>>>,
+    query: QueryPairs,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let params = query.search_params()?;
+    Ok(Json(timed_search(&state, params).await?))
+}
+
+/// The body of `POST /api/crawl`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CrawlRequest {
+    urls: Vec<String>,
+}
+
+/// `POST /api/crawl`: 202 with what was accepted and rejected.
+pub(crate) async fn crawl<B: Backend>(
+    State(state): State<Arc<AppState<B>>>,
+    ApiJson(body): ApiJson<CrawlRequest>,
+) -> Result<(StatusCode, Json<CrawlResponse>), ApiError> {
+    check_url_count(&body.urls)?;
+    let response = state.backend.submit_urls(body.urls).await;
+    Ok((StatusCode::ACCEPTED, Json(response)))
+}
+
+/// `GET /api/status`.
+pub(crate) async fn status<B: Backend>(
+    State(state): State<Arc<AppState<B>>>,
+) -> Json<StatusResponse> {
+    Json(state.backend.status().await)
+}
+
+/// `GET /api/peers`.
+pub(crate) async fn peers<B: Backend>(
+    State(state): State<Arc<AppState<B>>>,
+) -> Json<Vec<PeerInfo>> {
+    Json(state.backend.peers().await)
+}

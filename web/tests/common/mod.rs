@@ -1,0 +1,350 @@
+//! What the HTTP-layer tests share: a canned [`Backend`], request builders, and [`Reply`] with
+//! its assertions. The document checkers are in [`checks`].
+#![allow(dead_code)] // each test file uses its own part
+
+pub mod checks;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use peersearch_web::{
+    Activity, ApiHit, Backend, BackendError, CrawlErrorEntry, CrawlResponse, HistoryPoint,
+    MetricsSnapshot, PeerCounts, PeerInfo, Rejected, SearchParams, SearchResponse, StatusResponse,
+    WebConfig, app,
+};
+use tower::ServiceExt as _;
+
+pub const PEER_ID: &str = "12D3KooWQvZ8t9jJ3o5Jc1bVd2Ezy6rX7YxkJdQn8cYb5uJzKpAb";
+pub const HOST: &str = "localhost:8080";
+
+/// What the canned backend does on `search`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchMode {
+    Answer,
+    BadQuery,
+    Unavailable,
+    Internal,
+    Panic,
+}
+
+pub struct FakeBackend {
+    mode: Mutex<SearchMode>,
+    hits: Vec<ApiHit>,
+    total_hits: u64,
+    /// Answer as if one of three peers did not answer in time.
+    pub partial: bool,
+    /// Every search that reached the backend.
+    pub searches: Mutex<Vec<SearchParams>>,
+    /// Every URL list submitted to the crawl.
+    pub submitted: Mutex<Vec<Vec<String>>>,
+}
+
+impl FakeBackend {
+    pub fn new(hits: Vec<ApiHit>) -> Self {
+        Self {
+            mode: Mutex::new(SearchMode::Answer),
+            total_hits: hits.len() as u64,
+            hits,
+            partial: false,
+            searches: Mutex::new(Vec::new()),
+            submitted: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn set_mode(&self, mode: SearchMode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    pub fn last_search(&self) -> SearchParams {
+        self.searches
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("a search ran")
+    }
+}
+
+pub fn hit(i: usize, title: &str, snippet: &str, url: &str) -> ApiHit {
+    ApiHit {
+        url: url.to_owned(),
+        title: title.to_owned(),
+        snippet: snippet.to_owned(),
+        score: 10.0 - i as f32,
+        peer: PEER_ID.to_owned(),
+    }
+}
+
+pub fn plain_hits(n: usize) -> Vec<ApiHit> {
+    (0..n)
+        .map(|i| {
+            hit(
+                i,
+                &format!("Page {i} about rust"),
+                "learn <b>rust</b> &amp; more",
+                &format!("http://example.com/{i}"),
+            )
+        })
+        .collect()
+}
+
+impl Backend for FakeBackend {
+    async fn search(&self, params: SearchParams) -> Result<SearchResponse, BackendError> {
+        self.searches.lock().unwrap().push(params.clone());
+        let mode = *self.mode.lock().unwrap();
+        match mode {
+            SearchMode::Answer => {}
+            SearchMode::BadQuery => return Err(BackendError::BadQuery("unbalanced quote".into())),
+            SearchMode::Unavailable => {
+                return Err(BackendError::Unavailable("shutting down".into()));
+            }
+            SearchMode::Internal => {
+                return Err(BackendError::Internal("disk /var/secret exploded".into()));
+            }
+            SearchMode::Panic => panic!("backend bug"),
+        }
+        let hits: Vec<ApiHit> = self
+            .hits
+            .iter()
+            .skip(params.offset)
+            .take(params.limit)
+            .cloned()
+            .collect();
+        Ok(SearchResponse {
+            query: params.q,
+            hits,
+            took_ms: 14,
+            peers: PeerCounts {
+                queried: 3,
+                answered: if self.partial { 2 } else { 3 },
+                failed: usize::from(self.partial),
+            },
+            partial: self.partial,
+            total_hits: self.total_hits,
+        })
+    }
+
+    async fn submit_urls(&self, urls: Vec<String>) -> CrawlResponse {
+        let rejected: Vec<Rejected> = urls
+            .iter()
+            .filter(|u| !u.starts_with("http"))
+            .map(|u| Rejected {
+                url: u.clone(),
+                reason: "not an http url".into(),
+            })
+            .collect();
+        let accepted = urls.len() - rejected.len();
+        self.submitted.lock().unwrap().push(urls);
+        CrawlResponse { accepted, rejected }
+    }
+
+    async fn status(&self) -> StatusResponse {
+        StatusResponse {
+            peer_id: PEER_ID.into(),
+            version: "0.1.0".into(),
+            http_addr: "127.0.0.1:8080".into(),
+            listen_addrs: vec![format!("/ip4/127.0.0.1/tcp/4001/p2p/{PEER_ID}")],
+            peers_connected: 2,
+            routing_table_size: 2,
+            docs_indexed: 1234,
+            frontier_size: 56,
+            crawl_in_flight: 3,
+            pages_crawled: 1300,
+            pages_failed: 12,
+            uptime_s: 3725,
+        }
+    }
+
+    async fn peers(&self) -> Vec<PeerInfo> {
+        vec![
+            PeerInfo {
+                peer_id: "12D3KooWPeerOne<script>".into(),
+                addrs: vec!["/ip4/127.0.0.1/tcp/4002".into()],
+                rtt_ms: Some(0.42),
+            },
+            PeerInfo {
+                peer_id: "12D3KooWPeerTwo".into(),
+                addrs: vec![],
+                rtt_ms: None,
+            },
+        ]
+    }
+
+    async fn activity(&self) -> Activity {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        Activity {
+            history: (0..60)
+                .map(|i| HistoryPoint {
+                    at_unix: now - 3540 + i * 60,
+                    pages_crawled: i * 20,
+                    docs_indexed: i * 18,
+                })
+                .collect(),
+            recent_errors: vec![CrawlErrorEntry {
+                at_unix: now - 90,
+                url: "http://broken.example/<script>alert(1)</script>".into(),
+                reason: "http 500".into(),
+            }],
+        }
+    }
+
+    async fn metrics(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            crawl_outcomes: BTreeMap::from([("indexed".into(), 1200), ("http_error".into(), 12)]),
+            docs_indexed: 1234,
+            index_bytes: 99_000,
+            frontier_size: 56,
+            peers_connected: 2,
+            bytes_sent: BTreeMap::from([("/peersearch/search/1.0.0".into(), 4096)]),
+            bytes_received: BTreeMap::from([("/peersearch/search/1.0.0".into(), 8192)]),
+        }
+    }
+}
+
+/// A server bound to loopback, without rate limit (the rate-limit tests set their own).
+pub fn config() -> WebConfig {
+    WebConfig {
+        bound_addr: "127.0.0.1:8080".parse().unwrap(),
+        rate_limit_per_sec: 0,
+        exempt_loopback_clients: false,
+        max_body_bytes: 64 * 1024,
+        csrf_secret: [42; 32],
+    }
+}
+
+pub fn router_with(backend: FakeBackend) -> (Router, Arc<FakeBackend>) {
+    router_with_config(backend, config())
+}
+
+pub fn router_with_config(backend: FakeBackend, config: WebConfig) -> (Router, Arc<FakeBackend>) {
+    let backend = Arc::new(backend);
+    (app(backend.clone(), config), backend)
+}
+
+pub fn router() -> (Router, Arc<FakeBackend>) {
+    router_with(FakeBackend::new(plain_hits(3)))
+}
+
+/// `GET path` addressed to `localhost:8080`.
+pub fn get(path: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::HOST, HOST)
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// `GET path` with `Host: host` (none when `None`).
+pub fn get_with_host(path: &str, host: Option<&str>) -> Request<Body> {
+    let mut request = Request::get(path);
+    if let Some(host) = host {
+        request = request.header(header::HOST, host);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+/// `request` as if it came over a socket from `ip` (the rate limiter keys on it).
+pub fn from_ip(ip: &str, mut request: Request<Body>) -> Request<Body> {
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::new(ip.parse().unwrap(), 50_000)));
+    request
+}
+
+pub fn post_json(path: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(path)
+        .header(header::HOST, HOST)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.into())
+        .unwrap()
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not json ({e}): {}", self.body))
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+
+    pub fn is_html(&self) -> bool {
+        self.content_type().starts_with("text/html")
+    }
+
+    /// Asserts the contract's error shape, `{"error": {"code": "...", "message": "..."}}` and
+    /// nothing else, and returns the code.
+    pub fn error_code(&self) -> String {
+        assert_error_shape(self.content_type(), &self.body)
+    }
+
+    /// Asserts the status, and that the body is the contract's error with `code`.
+    pub fn assert_api_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.error_code(), code, "{}", self.body);
+    }
+
+    /// The `Retry-After` header, in seconds.
+    pub fn retry_after(&self) -> u64 {
+        self.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+/// Asserts that `body` (of type `content_type`) is exactly the contract's error shape and
+/// returns its code.
+pub fn assert_error_shape(content_type: &str, body: &str) -> String {
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type} {body}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not json ({e}): {body}"));
+    let top = json.as_object().expect("a JSON object");
+    assert_eq!(top.len(), 1, "only `error` at the top: {json}");
+    let error = json["error"].as_object().expect("error object");
+    assert_eq!(error.len(), 2, "only `code` and `message`: {json}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{json}"
+    );
+    let code = error["code"].as_str().expect("code").to_owned();
+    assert!(
+        !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+        "{code}"
+    );
+    code
+}
+
+pub async fn send(router: &Router, request: Request<Body>) -> Reply {
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).expect("utf-8 body"),
+    }
+}
