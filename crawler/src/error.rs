@@ -25,6 +25,13 @@ pub enum Error {
     /// A redirect pointed back to a URL already visited in the same chain.
     #[error("redirect loop at {0}")]
     RedirectLoop(String),
+    /// robots.txt of a redirect target's host forbids the target (the URL is named).
+    #[error("robots.txt disallows redirect target {0}")]
+    RobotsDisallowed(String),
+    /// robots.txt of a redirect target's host could not be read (5xx, unreachable),
+    /// which RFC 9309 reads as "disallow all".
+    #[error("robots.txt of redirect target unavailable: {0}")]
+    RobotsUnavailable(String),
     /// The server answered with a non-2xx status.
     #[error("http status {0}")]
     Http(u16),

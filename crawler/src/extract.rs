@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::normalize::{NormalizedUrl, normalize};
+use crate::util::{fold_whitespace, truncate_chars};
 
 /// Largest input parsed, in bytes; the fetcher's body cap is the same, this guards
 /// callers that feed other input. html5ever has no nesting cap, so size is the bound.
@@ -500,15 +501,10 @@ impl TextBuf {
 }
 
 fn cap_chars(s: String, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((end, _)) => s[..end].trim_end().to_owned(),
-        None => s,
+    match truncate_chars(&s, max) {
+        cut if cut.len() < s.len() => cut.trim_end().to_owned(),
+        _ => s,
     }
-}
-
-/// Folds whitespace of an attribute value.
-fn fold(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 struct RawLink {
@@ -672,7 +668,7 @@ impl Collector {
         let content = el.attr("content").unwrap_or_default();
         match name.trim().to_ascii_lowercase().as_str() {
             "description" if self.description.is_none() => {
-                let d = cap_chars(fold(content), MAX_DESCRIPTION_CHARS);
+                let d = cap_chars(fold_whitespace(content), MAX_DESCRIPTION_CHARS);
                 if !d.is_empty() {
                     self.description = Some(d);
                 }

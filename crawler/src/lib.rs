@@ -79,12 +79,18 @@
 //!   followed; nothing is followed from a page with meta robots / X-Robots-Tag
 //!   `nofollow`.
 //! - **`max_pages`** counts fetches made by this process (a restart starts over).
-//! - **Redirects to another site** are followed by the fetcher (every hop guarded);
-//!   the target site's robots.txt and rate are not consulted for that one request,
-//!   and the document is reported under the target URL (`final_url`), whose site the
-//!   node may not own.
+//! - **Redirects** are followed by the fetcher; every hop's target must pass the SSRF
+//!   guard and then robots.txt of its host (same site or another) before it is
+//!   requested, and a disallowed target ends the fetch as [`Outcome::RobotsDenied`].
+//!   For a target on another site that site's rate is not consulted for that one
+//!   request; the document is reported under the target URL (`final_url`), whose
+//!   site the node may not own.
+//! - **DNS**: names resolve through the system resolver, or through
+//!   [`CrawlerConfig::resolver`] ([`DnsResolver`]); the guard judges the answers of
+//!   either, on every connection (a name that rebinds to a private address is refused).
 //! - Extraction is synchronous and iterative (no recursion): the crawl loop runs it
-//!   on `spawn_blocking`; all store I/O also runs on blocking threads.
+//!   on `spawn_blocking`; all store I/O also runs on blocking threads, and no lock
+//!   that async code takes (stats, pause, untake) is held across a store commit.
 
 mod engine;
 mod error;
@@ -96,6 +102,7 @@ mod politeness;
 mod robots;
 #[cfg(test)]
 mod test_util;
+mod util;
 
 pub use engine::{
     CRAWL_DB_FILE, CrawlStats, CrawledPage, Crawler, CrawlerConfig, MAX_FETCH_RETRIES, Outcome,
@@ -107,8 +114,8 @@ pub use extract::{
     is_html_content_type,
 };
 pub use fetch::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT, FetchConfig, FetchResult, Fetcher,
-    MAX_REDIRECTS, default_user_agent, forbidden_reason,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT, DnsResolver, FetchConfig, FetchResult,
+    Fetcher, MAX_REDIRECTS, default_user_agent, forbidden_reason,
 };
 pub use frontier::{
     DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES_PER_SITE, DoneUrl, EnqueueReport, QueuedUrl, RefuseReason,

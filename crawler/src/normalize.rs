@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::util::truncate_bytes;
 
 /// Longest URL the crawler accepts, in bytes. 2048 is the de-facto limit of
 /// old browsers and of sitemaps.org; longer URLs are almost always traps or junk.
@@ -108,7 +109,7 @@ pub fn normalize(raw: &str, base: Option<&Url>) -> Result<NormalizedUrl> {
         Some(base) => base.join(raw),
         None => Url::parse(raw),
     }
-    .map_err(|e| Error::InvalidUrl(format!("{e}: {}", truncate(raw, 100))))?;
+    .map_err(|e| Error::InvalidUrl(format!("{e}: {}", truncate_bytes(raw, 100))))?;
 
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::InvalidUrl(format!(
@@ -190,17 +191,6 @@ fn strip_query_params(url: &mut Url) {
         let joined = kept.join("&");
         url.set_query(Some(&joined));
     }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]

@@ -6,9 +6,13 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::util::{lock, now};
 
 /// Default requests per second per host (`--crawl-rate`): one a second is the
 /// customary polite rate of well-behaved crawlers.
@@ -29,9 +33,25 @@ struct HostSlot {
     not_before: Option<Instant>,
 }
 
+/// governor's clock read from [`now`]: the rate limit follows tokio's (pausable) clock,
+/// like every other wait of the crawler.
+#[derive(Debug, Clone, Copy, Default)]
+struct CrawlClock;
+
+impl Clock for CrawlClock {
+    type Instant = Instant;
+
+    fn now(&self) -> Instant {
+        now()
+    }
+}
+
+type HostLimiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, CrawlClock, NoOpMiddleware<Instant>>;
+
 struct Inner {
-    limiter: DefaultKeyedRateLimiter<String>,
-    clock: DefaultClock,
+    limiter: HostLimiter,
+    clock: CrawlClock,
     hosts: Mutex<HashMap<String, HostSlot>>,
     global: Arc<Semaphore>,
 }
@@ -104,8 +124,8 @@ impl Politeness {
             .allow_burst(NonZeroU32::MIN);
         Politeness {
             inner: Arc::new(Inner {
-                limiter: RateLimiter::keyed(quota),
-                clock: DefaultClock::default(),
+                limiter: RateLimiter::new(quota, DefaultKeyedStateStore::default(), CrawlClock),
+                clock: CrawlClock,
                 hosts: Mutex::new(HashMap::new()),
                 global: Arc::new(Semaphore::new(max_concurrency.max(1))),
             }),
@@ -113,7 +133,7 @@ impl Politeness {
     }
 
     fn hosts(&self) -> std::sync::MutexGuard<'_, HashMap<String, HostSlot>> {
-        self.inner.hosts.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner.hosts)
     }
 
     /// Waits for one of the global fetch slots.
@@ -128,7 +148,7 @@ impl Politeness {
 
     /// Takes the host if it is free and its rate allows a request now.
     pub fn try_acquire(&self, site: &str) -> Result<HostPermit, HostBusy> {
-        let now = Instant::now();
+        let now = now();
         let mut hosts = self.hosts();
         let slot = hosts.entry(site.to_owned()).or_default();
         if slot.in_flight {
@@ -158,7 +178,7 @@ impl Politeness {
         let mut hosts = self.hosts();
         let slot = hosts.entry(site.to_owned()).or_default();
         slot.in_flight = false;
-        slot.not_before = (!delay.is_zero()).then(|| Instant::now() + delay);
+        slot.not_before = (!delay.is_zero()).then(|| now() + delay);
     }
 
     /// Whether a request to `site` is in flight.
@@ -170,7 +190,7 @@ impl Politeness {
     /// Drops state of hosts that are idle and have no pending delay, and the rate
     /// limiter keys that are back to full capacity.
     pub fn prune(&self) {
-        let now = Instant::now();
+        let now = now();
         self.hosts()
             .retain(|_, s| s.in_flight || s.not_before.is_some_and(|t| t > now));
         self.inner.limiter.retain_recent();
@@ -200,53 +220,70 @@ mod tests {
         assert!(!p.is_in_flight("a.example"));
     }
 
-    #[test]
-    fn fractional_rate_spaces_requests() {
-        let p = Politeness::new(0.5, 4);
-        p.try_acquire("a.example").unwrap().release(Duration::ZERO);
-        match p.try_acquire("a.example") {
-            Err(HostBusy::Wait(wait)) => {
-                assert!(wait > Duration::from_secs(1), "{wait:?}");
-                assert!(wait <= Duration::from_secs(2), "{wait:?}");
-            }
+    /// The wait `try_acquire` asks for (panics when the host is free or in flight).
+    fn wait_for(p: &Politeness, site: &str) -> Duration {
+        match p.try_acquire(site) {
+            Err(HostBusy::Wait(wait)) => wait,
             other => panic!("expected a wait, got {other:?}"),
         }
     }
 
-    #[test]
-    fn crawl_delay_stretches_the_interval() {
+    /// `site` asks for exactly `wait`, then for the rest of it as the clock advances,
+    /// and is free once it has passed.
+    async fn assert_free_after(p: &Politeness, site: &str, wait: Duration) {
+        assert_eq!(wait_for(p, site), wait);
+        let most = wait * 3 / 4;
+        tokio::time::advance(most).await;
+        assert_eq!(wait_for(p, site), wait - most);
+        tokio::time::advance(wait - most).await;
+        assert!(p.try_acquire(site).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fractional_rate_spaces_requests() {
+        let p = Politeness::new(0.5, 4);
+        p.try_acquire("a.example").unwrap().release(Duration::ZERO);
+        assert_free_after(&p, "a.example", Duration::from_secs(2)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn crawl_delay_stretches_the_interval() {
         let p = Politeness::new(1000.0, 4);
         p.try_acquire("a.example")
             .unwrap()
             .release(Duration::from_secs(5));
-        match p.try_acquire("a.example") {
-            Err(HostBusy::Wait(wait)) => assert!(wait > Duration::from_secs(4)),
-            other => panic!("expected a wait, got {other:?}"),
-        }
+        assert_free_after(&p, "a.example", Duration::from_secs(5)).await;
     }
 
-    #[test]
-    fn prune_forgets_idle_hosts() {
+    #[tokio::test(start_paused = true)]
+    async fn prune_forgets_idle_hosts() {
         let p = Politeness::new(1000.0, 4);
         for i in 0..10 {
             drop(p.try_acquire(&format!("h{i}.example")).unwrap());
         }
         let busy = p.try_acquire("busy.example").unwrap();
-        assert_eq!(p.tracked_hosts(), 11);
+        p.try_acquire("delayed.example")
+            .unwrap()
+            .release(Duration::from_secs(10));
+        assert_eq!(p.tracked_hosts(), 12);
         p.prune();
-        assert_eq!(p.tracked_hosts(), 1);
+        assert_eq!(p.tracked_hosts(), 2, "the busy and the delayed host stay");
+        tokio::time::advance(Duration::from_secs(10)).await;
         drop(busy);
+        p.prune();
+        assert_eq!(p.tracked_hosts(), 0);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn global_permits_are_capped() {
         let p = Politeness::new(1.0, 2);
         let a = p.global_permit().await;
         let _b = p.global_permit().await;
-        let third = tokio::time::timeout(Duration::from_millis(50), p.global_permit()).await;
+        // On the paused clock the timeout elapses only once nothing else can run.
+        let third = tokio::time::timeout(Duration::from_secs(3600), p.global_permit()).await;
         assert!(third.is_err(), "a third permit was granted");
         drop(a);
-        let third = tokio::time::timeout(Duration::from_secs(5), p.global_permit()).await;
+        let third = tokio::time::timeout(Duration::from_secs(1), p.global_permit()).await;
         assert!(third.is_ok());
     }
 }

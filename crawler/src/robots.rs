@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use texting_robots::Robot;
 
 use crate::error::Error;
-use crate::fetch::{Fetcher, Overflow};
+use crate::fetch::{Fetcher, Overflow, no_gate};
 use crate::normalize::{NormalizedUrl, normalize};
+use crate::util::{lock, now};
 
 /// The product token matched against `User-agent:` lines.
 pub const ROBOTS_USER_AGENT: &str = "peersearch";
@@ -101,13 +102,13 @@ impl RobotsCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.entries)
     }
 
     /// Whether `url` may be fetched, fetching the site's robots.txt when it is not cached.
     pub async fn check(&self, url: &NormalizedUrl) -> RobotsVerdict {
         let site = url.site();
-        let now = Instant::now();
+        let now = now();
         let cached = self
             .lock()
             .get(&site)
@@ -148,7 +149,7 @@ impl RobotsCache {
     fn insert(&self, site: String, entry: Entry) {
         let mut entries = self.lock();
         if entries.len() >= ROBOTS_CACHE_CAPACITY && !entries.contains_key(&site) {
-            let now = Instant::now();
+            let now = now();
             entries.retain(|_, e| e.expires_at > now);
             if entries.len() >= ROBOTS_CACHE_CAPACITY {
                 // Still full of live entries: drop the oldest one.
@@ -165,7 +166,7 @@ impl RobotsCache {
     }
 
     async fn fetch_rules(&self, url: &NormalizedUrl) -> Entry {
-        let now = Instant::now();
+        let now = now();
         let ok = |rules| Entry {
             rules,
             fetched_at: now,
@@ -177,7 +178,7 @@ impl RobotsCache {
         };
         let result = self
             .fetcher
-            .fetch_limited(&robots_url, MAX_ROBOTS_BYTES, Overflow::Truncate)
+            .fetch_limited(&robots_url, MAX_ROBOTS_BYTES, Overflow::Truncate, no_gate)
             .await;
         match result {
             Ok(res) => match Robot::new(ROBOTS_USER_AGENT, &res.body) {

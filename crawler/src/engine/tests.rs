@@ -1,0 +1,534 @@
+//! Crawls of local fixture sites (127.0.0.1) through the whole pipeline, acting as the
+//! node does.
+
+use super::*;
+use crate::fetch::Fetcher;
+use crate::normalize::normalize;
+use crate::test_util::{
+    FakeDns, PUBLIC_IP, at, public_stand_in, serve, serve_at, serve_secret, wait_until,
+};
+use axum::Router;
+use axum::extract::Path as AxumPath;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const SITE_PAGES: usize = 20;
+
+/// 20 pages; page i links to i+1, i+2, the home page and itself.
+fn site_router() -> Router {
+    Router::new()
+        .route(
+            "/robots.txt",
+            get(|| async { "User-agent: *\nDisallow: /private\n" }),
+        )
+        .route(
+            "/page/{n}",
+            get(|AxumPath(n): AxumPath<usize>| async move {
+                if n >= SITE_PAGES {
+                    return StatusCode::NOT_FOUND.into_response();
+                }
+                let mut links = String::new();
+                for target in [n + 1, n + 2, 0, n] {
+                    if target < SITE_PAGES {
+                        links.push_str(&format!("<a href=\"/page/{target}\">page {target}</a> "));
+                    }
+                }
+                (
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    format!(
+                        "<html><head><title>Page {n}</title></head>\
+                         <body><p>Unique words for page number {n}.</p>{links}</body></html>"
+                    ),
+                )
+                    .into_response()
+            }),
+        )
+}
+
+fn test_config() -> CrawlerConfig {
+    CrawlerConfig {
+        crawl_rate: 1000.0,
+        allow_private_addresses: true,
+        request_timeout: Duration::from_secs(10),
+        ..CrawlerConfig::default()
+    }
+}
+
+/// Acts as the node: enqueues links and marks every page committed until the crawl
+/// is idle (nothing queued or in flight, or the fetch budget spent and nothing in
+/// flight); then stops the loop. Returns the pages received. `limit` only bounds a
+/// hang: the test fails when the crawl does not go idle within it.
+async fn crawl_until_idle(crawler: &Crawler, limit: Duration) -> Vec<CrawledPage> {
+    let (tx, mut rx) = mpsc::channel(16);
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn({
+        let crawler = crawler.clone();
+        let shutdown = shutdown.clone();
+        async move { crawler.run(tx, shutdown).await }
+    });
+    let mut pages = Vec::new();
+    let idle = |c: &Crawler| {
+        let stats = c.stats();
+        stats.in_flight == 0 && (stats.frontier_size == 0 || c.budget_exhausted())
+    };
+    tokio::time::timeout(limit, async {
+        loop {
+            match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+                Ok(Some(page)) => {
+                    commit(crawler, &page).await;
+                    pages.push(page);
+                }
+                Ok(None) => break,
+                Err(_) if idle(crawler) => break,
+                Err(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("the crawl did not go idle in time");
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("crawl loop stops on shutdown")
+        .unwrap();
+    // A page sent just as the crawl looked idle is still in the channel.
+    while let Ok(page) = rx.try_recv() {
+        commit(crawler, &page).await;
+        pages.push(page);
+    }
+    pages
+}
+
+/// What the node does with a page: enqueue its links, mark it committed.
+async fn commit(crawler: &Crawler, page: &CrawledPage) {
+    crawler.enqueue(page.links.clone()).await.unwrap();
+    crawler
+        .mark_committed(std::slice::from_ref(&page.url))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn crawls_a_small_site_once_and_goes_idle() {
+    let base = serve(site_router()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let crawler = Crawler::open(dir.path(), test_config()).unwrap();
+    let report = crawler
+        .enqueue(vec![
+            Seed::new(normalize(&format!("{base}/page/0"), None).unwrap()),
+            Seed::new(normalize(&format!("{base}/private/x"), None).unwrap()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(report.accepted, 2);
+
+    let pages = crawl_until_idle(&crawler, Duration::from_secs(60)).await;
+    let urls: Vec<String> = pages.iter().map(|p| p.url.to_string()).collect();
+    let distinct: HashSet<&String> = urls.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        urls.len(),
+        "a page was reported twice: {urls:?}"
+    );
+    assert_eq!(pages.len(), SITE_PAGES + 1, "{urls:?}");
+
+    let private = pages
+        .iter()
+        .find(|p| p.url.as_url().path() == "/private/x")
+        .expect("robots-denied url reported");
+    assert_eq!(private.outcome, Outcome::RobotsDenied);
+    for page in pages
+        .iter()
+        .filter(|p| p.url.as_url().path() != "/private/x")
+    {
+        assert_eq!(page.outcome, Outcome::Indexable, "{}", page.url);
+        let doc = page.page.as_ref().unwrap();
+        assert!(doc.title.starts_with("Page "));
+        assert!(page.depth <= SITE_PAGES as u32);
+    }
+    let page1 = pages
+        .iter()
+        .find(|p| p.url.as_url().path() == "/page/1")
+        .unwrap();
+    assert_eq!(page1.anchors, vec!["page 1".to_owned()]);
+
+    let stats = crawler.stats();
+    assert_eq!(stats.frontier_size, 0);
+    assert_eq!(stats.in_flight, 0);
+    assert_eq!(stats.pages_crawled, SITE_PAGES as u64);
+    assert_eq!(stats.pages_failed, 0);
+    assert_eq!(stats.outcomes.get("indexable"), Some(&(SITE_PAGES as u64)));
+    assert_eq!(stats.outcomes.get("robots_denied"), Some(&1));
+
+    // Everything is done durably: reopening finds nothing to crawl.
+    drop(crawler);
+    let crawler = Crawler::open(dir.path(), test_config()).unwrap();
+    assert_eq!(crawler.stats().frontier_size, 0);
+    let again = crawler
+        .enqueue(vec![Seed::new(
+            normalize(&format!("{base}/page/3"), None).unwrap(),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(again.accepted, 0);
+}
+
+#[tokio::test]
+async fn reports_redirects_noindex_duplicates_and_failures() {
+    let flaky_hits = Arc::new(AtomicUsize::new(0));
+    let hits = flaky_hits.clone();
+    let router = Router::new()
+        .route("/robots.txt", get(|| async { StatusCode::NOT_FOUND }))
+        .route("/old", get(|| async { Redirect::permanent("/new") }))
+        .route(
+            "/new",
+            get(|| async { axum::response::Html("<title>New</title><p>new text</p>") }),
+        )
+        .route(
+            "/noindex",
+            get(|| async {
+                axum::response::Html(
+                    "<meta name=robots content=noindex><p>hidden</p><a href=/linked>l</a>",
+                )
+            }),
+        )
+        .route(
+            "/linked",
+            get(|| async { axum::response::Html("<title>Linked</title><p>linked</p>") }),
+        )
+        .route(
+            "/copy",
+            get(|| async { axum::response::Html("<title>New</title><p>new text</p>") }),
+        )
+        .route("/gone", get(|| async { StatusCode::GONE }))
+        .route(
+            "/pdf",
+            get(|| async { ([(header::CONTENT_TYPE, "application/pdf")], "%PDF-1.4") }),
+        )
+        .route(
+            "/flaky",
+            get(move || {
+                let n = hits.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    } else {
+                        axum::response::Html("<title>Flaky</title><p>ok now</p>").into_response()
+                    }
+                }
+            }),
+        );
+    let base = serve(router).await;
+    let dir = tempfile::tempdir().unwrap();
+    let crawler = Crawler::open(dir.path(), test_config()).unwrap();
+    let url = |p: &str| normalize(&format!("{base}{p}"), None).unwrap();
+    // `/old` first so that `/copy` (same content as `/new`) comes later.
+    crawler.enqueue(vec![Seed::new(url("/old"))]).await.unwrap();
+    let first = crawl_until_idle(&crawler, Duration::from_secs(30)).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].outcome, Outcome::Indexable);
+    assert_eq!(first[0].final_url, url("/new"));
+    assert!(crawler.is_done(&url("/new")).await.unwrap());
+    assert!(crawler.is_done(&url("/old")).await.unwrap());
+
+    crawler
+        .enqueue(
+            ["/new", "/noindex", "/copy", "/gone", "/pdf", "/flaky"]
+                .iter()
+                .map(|p| Seed::new(url(p)))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let pages = crawl_until_idle(&crawler, Duration::from_secs(60)).await;
+    let outcome = |p: &str| {
+        pages
+            .iter()
+            .find(|page| page.url == url(p))
+            .map(|page| page.outcome.clone())
+    };
+    // `/new` was done as the redirect target of `/old`: refused as seen.
+    assert_eq!(outcome("/new"), None);
+    assert_eq!(outcome("/noindex"), Some(Outcome::NoIndex));
+    assert_eq!(outcome("/linked"), Some(Outcome::Indexable));
+    assert_eq!(outcome("/copy"), Some(Outcome::Duplicate));
+    assert_eq!(outcome("/gone"), Some(Outcome::HttpError(410)));
+    assert_eq!(outcome("/pdf"), Some(Outcome::NotHtml));
+    assert_eq!(outcome("/flaky"), Some(Outcome::Indexable));
+    assert_eq!(flaky_hits.load(Ordering::SeqCst), 2);
+    let noindex = pages.iter().find(|p| p.url == url("/noindex")).unwrap();
+    assert!(noindex.page.is_none());
+    assert_eq!(noindex.links.len(), 1);
+
+    let errors = crawler.recent_errors();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].1, url("/gone").to_string());
+    assert_eq!(crawler.stats().pages_failed, 1);
+}
+
+/// Crawls the 20-page site from `/page/0` with `config` until idle.
+async fn crawl_site(config: CrawlerConfig) -> (Crawler, Vec<CrawledPage>, tempfile::TempDir) {
+    let base = serve(site_router()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let crawler = Crawler::open(dir.path(), config).unwrap();
+    let start = normalize(&format!("{base}/page/0"), None).unwrap();
+    crawler.enqueue(vec![Seed::new(start)]).await.unwrap();
+    let pages = crawl_until_idle(&crawler, Duration::from_secs(60)).await;
+    (crawler, pages, dir)
+}
+
+#[tokio::test]
+async fn blocked_destinations_are_reported() {
+    let (crawler, pages, _dir) = crawl_site(CrawlerConfig {
+        allow_private_addresses: false,
+        ..test_config()
+    })
+    .await;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        matches!(pages[0].outcome, Outcome::Blocked(_)),
+        "{:?}",
+        pages[0].outcome
+    );
+    assert_eq!(crawler.stats().pages_failed, 1);
+    assert_eq!(crawler.recent_errors().len(), 1);
+}
+
+#[tokio::test]
+async fn max_pages_stops_fetching() {
+    let (crawler, pages, _dir) = crawl_site(CrawlerConfig {
+        max_pages: Some(3),
+        ..test_config()
+    })
+    .await;
+    assert_eq!(pages.len(), 3);
+    assert!(crawler.stats().frontier_size > 0);
+}
+
+#[tokio::test]
+async fn shutdown_puts_interrupted_jobs_back() {
+    let router = Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late"
+        }),
+    );
+    let base = serve(router).await;
+    let dir = tempfile::tempdir().unwrap();
+    let crawler = Crawler::open(dir.path(), test_config()).unwrap();
+    crawler
+        .enqueue(vec![Seed::new(
+            normalize(&format!("{base}/slow"), None).unwrap(),
+        )])
+        .await
+        .unwrap();
+    let (tx, _rx) = mpsc::channel(4);
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn({
+        let crawler = crawler.clone();
+        let shutdown = shutdown.clone();
+        async move { crawler.run(tx, shutdown).await }
+    });
+    wait_until(Duration::from_secs(30), || async {
+        crawler.stats().in_flight == 1
+    })
+    .await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .unwrap()
+        .unwrap();
+    let stats = crawler.stats();
+    assert_eq!(stats.in_flight, 0);
+    assert_eq!(stats.frontier_size, 1);
+}
+
+/// A handler that counts its requests and serves an indexable page.
+fn counted_page(hits: &Arc<AtomicUsize>, title: &'static str) -> axum::routing::MethodRouter {
+    let hits = hits.clone();
+    get(move || {
+        hits.fetch_add(1, Ordering::SeqCst);
+        async move { axum::response::Html(format!("<title>{title}</title><p>{title} text</p>")) }
+    })
+}
+
+fn page_of<'a>(pages: &'a [CrawledPage], url: &NormalizedUrl) -> &'a CrawledPage {
+    pages
+        .iter()
+        .find(|p| p.url == *url)
+        .unwrap_or_else(|| panic!("{url} not reported"))
+}
+
+#[tokio::test]
+async fn redirect_to_a_path_disallowed_by_robots_is_not_fetched() {
+    let private_hits = Arc::new(AtomicUsize::new(0));
+    let router = Router::new()
+        .route(
+            "/robots.txt",
+            get(|| async { "User-agent: *\nDisallow: /private\n" }),
+        )
+        .route("/public", get(|| async { Redirect::to("/private") }))
+        .route("/private", counted_page(&private_hits, "Private"));
+    let base = serve(router).await;
+    let dir = tempfile::tempdir().unwrap();
+    let crawler = Crawler::open(dir.path(), test_config()).unwrap();
+    let public = normalize(&format!("{base}/public"), None).unwrap();
+    crawler
+        .enqueue(vec![Seed::new(public.clone())])
+        .await
+        .unwrap();
+    let pages = crawl_until_idle(&crawler, Duration::from_secs(60)).await;
+    assert_eq!(pages.len(), 1);
+    let page = page_of(&pages, &public);
+    assert_eq!(page.outcome, Outcome::RobotsDenied);
+    assert!(page.page.is_none());
+    assert_eq!(
+        private_hits.load(Ordering::SeqCst),
+        0,
+        "/private was fetched"
+    );
+    assert!(crawler.is_done(&public).await.unwrap());
+}
+
+#[tokio::test]
+async fn cross_host_redirect_target_must_pass_its_own_robots() {
+    let secret_hits = Arc::new(AtomicUsize::new(0));
+    let open_hits = Arc::new(AtomicUsize::new(0));
+    let other = serve(
+        Router::new()
+            .route(
+                "/robots.txt",
+                get(|| async { "User-agent: peersearch\nDisallow: /secret\n" }),
+            )
+            .route("/secret", counted_page(&secret_hits, "Secret"))
+            .route("/open", counted_page(&open_hits, "Open")),
+    )
+    .await;
+    let (to_secret, to_open) = (format!("{other}/secret"), format!("{other}/open"));
+    let base = serve(
+        Router::new()
+            .route("/robots.txt", get(|| async { StatusCode::NOT_FOUND }))
+            .route(
+                "/go-secret",
+                get(move || async move { Redirect::to(&to_secret) }),
+            )
+            .route(
+                "/go-open",
+                get(move || async move { Redirect::to(&to_open) }),
+            ),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let crawler = Crawler::open(dir.path(), test_config()).unwrap();
+    let url = |s: &str| normalize(s, None).unwrap();
+    let (go_secret, go_open) = (
+        url(&format!("{base}/go-secret")),
+        url(&format!("{base}/go-open")),
+    );
+    crawler
+        .enqueue(vec![
+            Seed::new(go_secret.clone()),
+            Seed::new(go_open.clone()),
+        ])
+        .await
+        .unwrap();
+    let pages = crawl_until_idle(&crawler, Duration::from_secs(60)).await;
+    assert_eq!(page_of(&pages, &go_secret).outcome, Outcome::RobotsDenied);
+    assert_eq!(secret_hits.load(Ordering::SeqCst), 0, "/secret was fetched");
+    let opened = page_of(&pages, &go_open);
+    assert_eq!(opened.outcome, Outcome::Indexable);
+    assert_eq!(opened.final_url, url(&format!("{other}/open")));
+    assert_eq!(open_hits.load(Ordering::SeqCst), 1);
+}
+
+/// A crawler with the SSRF guard on whose DNS is `dns`, dialling `fixture` when the
+/// guard lets [`PUBLIC_IP`] through (the test seam of `fetch::guard`).
+fn guarded_crawler(dir: &std::path::Path, dns: &Arc<FakeDns>, fixture: SocketAddr) -> Crawler {
+    let config = CrawlerConfig {
+        allow_private_addresses: false,
+        resolver: Some(dns.resolver()),
+        ..test_config()
+    };
+    let fetcher = Fetcher::new(crate::fetch::FetchConfig {
+        stand_ins: public_stand_in(fixture),
+        ..config.fetch_config()
+    })
+    .unwrap();
+    Crawler::open_with_fetcher(dir, config, fetcher).unwrap()
+}
+
+#[tokio::test]
+async fn crawl_with_the_guard_on_refuses_a_redirect_to_loopback() {
+    let (secret, secret_hits) = serve_secret().await;
+    let page_hits = Arc::new(AtomicUsize::new(0));
+    let to_secret = format!("http://127.0.0.1:{}/", secret.port());
+    let fixture = serve_at(
+        Router::new()
+            .route("/robots.txt", get(|| async { StatusCode::NOT_FOUND }))
+            .route("/page", counted_page(&page_hits, "Allowed"))
+            .route("/go", get(move || async move { Redirect::to(&to_secret) })),
+    )
+    .await;
+    let dns = Arc::new(FakeDns::default());
+    dns.answer("allowed.test", vec![at(PUBLIC_IP)]);
+    let dir = tempfile::tempdir().unwrap();
+    let crawler = guarded_crawler(dir.path(), &dns, fixture);
+    let url = |s: &str| normalize(s, None).unwrap();
+    let (page, go) = (
+        url("http://allowed.test/page"),
+        url("http://allowed.test/go"),
+    );
+    crawler
+        .enqueue(vec![Seed::new(page.clone()), Seed::new(go.clone())])
+        .await
+        .unwrap();
+    let pages = crawl_until_idle(&crawler, Duration::from_secs(60)).await;
+    // The allowed site is crawled with the guard on ...
+    assert_eq!(page_of(&pages, &page).outcome, Outcome::Indexable);
+    assert_eq!(page_hits.load(Ordering::SeqCst), 1);
+    // ... and its redirect to loopback is refused by it.
+    let refused = page_of(&pages, &go);
+    assert!(
+        matches!(refused.outcome, Outcome::Blocked(_)),
+        "{:?}",
+        refused.outcome
+    );
+    assert_eq!(secret_hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn crawl_refuses_a_site_whose_name_rebinds_to_loopback() {
+    let (secret, secret_hits) = serve_secret().await;
+    // robots.txt is fetched over the first answer; closing the connection makes the
+    // page fetch resolve again, and the name then answers loopback.
+    let fixture = serve_at(Router::new().route(
+        "/robots.txt",
+        get(|| async { ([(header::CONNECTION, "close")], "User-agent: *\nAllow: /\n") }),
+    ))
+    .await;
+    let dns = Arc::new(FakeDns::default());
+    dns.answer("rebind.test", vec![at(PUBLIC_IP), vec![secret]]);
+    let dir = tempfile::tempdir().unwrap();
+    let crawler = guarded_crawler(dir.path(), &dns, fixture);
+    let page = normalize("http://rebind.test/page", None).unwrap();
+    crawler
+        .enqueue(vec![Seed::new(page.clone())])
+        .await
+        .unwrap();
+    let pages = crawl_until_idle(&crawler, Duration::from_secs(60)).await;
+    let refused = page_of(&pages, &page);
+    assert!(
+        matches!(refused.outcome, Outcome::Blocked(_)),
+        "{:?}",
+        refused.outcome
+    );
+    assert_eq!(dns.lookups("rebind.test"), 2);
+    assert_eq!(secret_hits.load(Ordering::SeqCst), 0);
+}

@@ -1,0 +1,263 @@
+//! What happens to one URL: robots.txt, the guarded fetch (each redirect hop gated by
+//! robots.txt too), retries, aliases, extraction, duplicates, and the page reported.
+
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use std::time::Duration;
+
+use super::{CrawledPage, Crawler, MAX_FETCH_RETRIES, Outcome, RETRY_BACKOFF};
+use crate::error::{Error, Result};
+use crate::extract::{RobotsDirectives, extract};
+use crate::frontier::{Job, Seed};
+use crate::normalize::NormalizedUrl;
+use crate::politeness::HostPermit;
+use crate::robots::{ROBOTS_USER_AGENT, RobotsVerdict};
+use crate::util::{lock, now, unix_now};
+
+/// Longest wait for the extraction of one page (normally milliseconds; input size
+/// and nesting are capped, this bounds whatever html5ever still finds hard).
+const EXTRACT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What processing one job led to.
+enum Step {
+    /// A page to report.
+    Report(Box<CrawledPage>),
+    /// The job went back to the frontier (retry or robots deferral).
+    Requeued,
+}
+
+impl Crawler {
+    pub(super) async fn process(
+        self,
+        job: Job,
+        host: HostPermit,
+        permit: OwnedSemaphorePermit,
+        out: mpsc::Sender<CrawledPage>,
+        shutdown: CancellationToken,
+    ) {
+        let _permit = permit;
+        let url = job.url.clone();
+        let work = async {
+            match self.crawl_one(job.clone(), host).await {
+                Ok(Step::Report(page)) => {
+                    if out.send(*page).await.is_err() {
+                        tracing::debug!(url = %url, "crawl output closed");
+                    }
+                }
+                Ok(Step::Requeued) => {}
+                Err(e) => {
+                    // Store failure: leave the URL to a later attempt.
+                    tracing::error!(url = %url, error = %e, "crawl step failed");
+                    self.inner.frontier.untake(job.clone());
+                }
+            }
+        };
+        tokio::select! {
+            _ = work => {}
+            _ = shutdown.cancelled() => {
+                self.inner.frontier.untake(job);
+                self.refund_budget();
+            }
+        }
+        self.inner.wake.notify_one();
+    }
+
+    async fn crawl_one(&self, mut job: Job, host: HostPermit) -> Result<Step> {
+        let site = host.site().to_owned();
+        let crawl_delay = match self.inner.robots.check(&job.url).await {
+            RobotsVerdict::Allowed { crawl_delay } => {
+                lock(&self.inner.robots_deferrals).remove(&site);
+                crawl_delay.unwrap_or_default()
+            }
+            RobotsVerdict::Blocked(reason) => {
+                drop(host);
+                return self.finish(job, Outcome::Blocked(reason)).await;
+            }
+            RobotsVerdict::Disallowed => {
+                lock(&self.inner.robots_deferrals).remove(&site);
+                drop(host);
+                self.refund_budget();
+                return self.finish(job, Outcome::RobotsDenied).await;
+            }
+            RobotsVerdict::Unavailable { retry_at, reason } => {
+                let deferrals = {
+                    let mut map = lock(&self.inner.robots_deferrals);
+                    let n = map.entry(site.clone()).or_default();
+                    *n += 1;
+                    *n
+                };
+                self.refund_budget();
+                if deferrals <= self.inner.config.robots_max_deferrals {
+                    tracing::debug!(site = %site, reason = %reason, "robots.txt unavailable, deferring site");
+                    host.release(retry_at.saturating_duration_since(now()));
+                    self.inner.frontier.untake(job);
+                    return Ok(Step::Requeued);
+                }
+                drop(host);
+                return self.finish(job, Outcome::RobotsUnavailable(reason)).await;
+            }
+        };
+
+        // Every redirect target must pass robots.txt of its host before it is requested.
+        let fetched = self
+            .inner
+            .fetcher
+            .fetch_gated(&job.url, |hop| self.robots_gate(hop))
+            .await;
+        let res = match fetched {
+            Ok(res) => {
+                host.release(crawl_delay);
+                res
+            }
+            Err(e) if e.is_retryable() && job.attempt < MAX_FETCH_RETRIES => {
+                let backoff = RETRY_BACKOFF * 2u32.pow(job.attempt);
+                tracing::debug!(url = %job.url, error = %e, attempt = job.attempt, "fetch failed, will retry");
+                host.release(backoff.max(crawl_delay));
+                job.attempt += 1;
+                self.refund_budget();
+                self.inner.frontier.untake(job);
+                return Ok(Step::Requeued);
+            }
+            Err(e) => {
+                host.release(crawl_delay);
+                return self.finish(job, Outcome::of_fetch_error(e)).await;
+            }
+        };
+
+        // The redirect target is the same document: claim it so it is not fetched
+        // separately; if it was crawled already, this is a duplicate.
+        let mut doc_url = res.final_url.clone();
+        if doc_url != job.url && !self.claim_alias(&job.url, &doc_url).await? {
+            return self.finish(job, Outcome::Duplicate).await;
+        }
+        let body = res.body.clone();
+        let content_type = res.content_type.clone();
+        let page_url = res.final_url.as_url().clone();
+        let extraction =
+            tokio::task::spawn_blocking(move || extract(&body, content_type.as_deref(), &page_url));
+        // A blocking task cannot be cancelled; past the deadline the page is given up
+        // and the thread finishes on its own.
+        let Ok(extracted) = tokio::time::timeout(EXTRACT_TIMEOUT, extraction).await else {
+            tracing::warn!(url = %job.url, "extraction timed out");
+            return self
+                .finish(job, Outcome::FetchError("extraction timed out".into()))
+                .await;
+        };
+        let extracted = extracted?;
+        let page = match extracted {
+            Ok(page) => page,
+            Err(Error::NotHtml(_)) => return self.finish_doc(job, doc_url, Outcome::NotHtml).await,
+            Err(e) => return self.finish(job, Outcome::FetchError(e.to_string())).await,
+        };
+        let directives = page.robots.union(RobotsDirectives::from_x_robots_tag(
+            &res.x_robots_tag,
+            ROBOTS_USER_AGENT,
+        ));
+        if let Some(canonical) = &page.canonical
+            && *canonical != doc_url
+            && canonical.site() == doc_url.site()
+        {
+            if !self.claim_alias(&job.url, canonical).await? {
+                return self.finish_doc(job, doc_url, Outcome::Duplicate).await;
+            }
+            doc_url = canonical.clone();
+        }
+        let duplicate_of = {
+            let (primary, hash) = (job.url.clone(), page.content_hash.clone());
+            self.frontier_io(move |f| f.check_content_hash(&primary, &hash))
+                .await?
+        };
+        if let Some(other) = duplicate_of {
+            tracing::debug!(url = %job.url, same_as = %other, "duplicate content");
+            return self.finish_doc(job, doc_url, Outcome::Duplicate).await;
+        }
+        let links = if directives.nofollow {
+            Vec::new()
+        } else {
+            let depth = job.depth + 1;
+            if depth > self.inner.config.max_depth {
+                Vec::new()
+            } else {
+                page.links
+                    .iter()
+                    .filter(|l| !l.nofollow)
+                    .map(|l| Seed {
+                        url: l.url.clone(),
+                        depth,
+                        anchor: (!l.anchor.is_empty()).then(|| l.anchor.clone()),
+                    })
+                    .collect()
+            }
+        };
+        let (outcome, page) = if directives.noindex {
+            (Outcome::NoIndex, None)
+        } else {
+            (Outcome::Indexable, Some(page))
+        };
+        self.inner.counters.record(&job.url, &outcome);
+        let crawled = CrawledPage {
+            url: job.url.clone(),
+            final_url: doc_url,
+            depth: job.depth,
+            fetched_at: unix_now(),
+            outcome,
+            page,
+            anchors: job.anchors.clone(),
+            links,
+        };
+        if crawled.page.is_none() && crawled.links.is_empty() {
+            self.mark_done_now(&job.url).await?;
+        }
+        Ok(Step::Report(Box::new(crawled)))
+    }
+
+    /// The gate of every redirect hop: robots.txt of the target's host (same host or
+    /// another) must allow the target. The target host's rate and Crawl-delay are not
+    /// consulted for this one request.
+    async fn robots_gate(&self, hop: NormalizedUrl) -> Result<()> {
+        match self.inner.robots.check(&hop).await {
+            RobotsVerdict::Allowed { .. } => Ok(()),
+            RobotsVerdict::Disallowed => {
+                tracing::debug!(url = %hop, "redirect target disallowed by robots.txt");
+                Err(Error::RobotsDisallowed(hop.to_string()))
+            }
+            RobotsVerdict::Blocked(reason) => Err(Error::Blocked(reason)),
+            RobotsVerdict::Unavailable { reason, .. } => Err(Error::RobotsUnavailable(reason)),
+        }
+    }
+
+    async fn claim_alias(&self, primary: &NormalizedUrl, alias: &NormalizedUrl) -> Result<bool> {
+        let (primary, alias) = (primary.clone(), alias.clone());
+        self.frontier_io(move |f| f.claim_alias(&primary, &alias))
+            .await
+    }
+
+    async fn mark_done_now(&self, url: &NormalizedUrl) -> Result<()> {
+        let url = url.clone();
+        self.frontier_io(move |f| f.mark_done(&[url], unix_now()))
+            .await
+    }
+
+    /// Reports a URL that carries nothing for the node (no page, no links) and marks
+    /// it done right away.
+    async fn finish(&self, job: Job, outcome: Outcome) -> Result<Step> {
+        let doc_url = job.url.clone();
+        self.finish_doc(job, doc_url, outcome).await
+    }
+
+    async fn finish_doc(&self, job: Job, doc_url: NormalizedUrl, outcome: Outcome) -> Result<Step> {
+        self.inner.counters.record(&job.url, &outcome);
+        self.mark_done_now(&job.url).await?;
+        Ok(Step::Report(Box::new(CrawledPage {
+            url: job.url,
+            final_url: doc_url,
+            depth: job.depth,
+            fetched_at: unix_now(),
+            outcome,
+            page: None,
+            anchors: job.anchors,
+            links: Vec::new(),
+        })))
+    }
+}
