@@ -75,6 +75,12 @@ pub struct PeerConfig {
     /// Local IP address the crawler's connections leave from (a host with several
     /// addresses). Default: the system chooses.
     pub crawl_bind_addr: Option<std::net::IpAddr>,
+    /// Period of a maintenance round (replica repair, hand-over of crawls whose ownership
+    /// moved), in milliseconds. Default 5000; tests that want churn to settle quickly lower it.
+    pub maintenance_interval_ms: u64,
+    /// Where `start` writes the bound web address once it listens (written atomically; useful
+    /// with `--http 127.0.0.1:0` in scripts). Default: not written.
+    pub http_addr_file: Option<PathBuf>,
 }
 
 impl Default for PeerConfig {
@@ -95,9 +101,17 @@ impl Default for PeerConfig {
             crawl_concurrency: 16,
             commit_interval_ms: 1000,
             crawl_bind_addr: None,
+            maintenance_interval_ms: DEFAULT_MAINTENANCE_INTERVAL_MS,
+            http_addr_file: None,
         }
     }
 }
+
+/// Default period of a maintenance round: often enough that replicas come back within seconds
+/// of a peer leaving, rarely enough that an idle network stays quiet.
+pub const DEFAULT_MAINTENANCE_INTERVAL_MS: u64 = 5_000;
+/// Allowed maintenance periods: from 100 ms (tests) to a day (benchmarks that want no repair).
+const MAINTENANCE_INTERVAL_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
 
 /// The platform data dir for peersearch.
 pub fn default_data_dir() -> PathBuf {
@@ -140,6 +154,10 @@ pub struct Overrides {
     pub commit_interval_ms: Option<u64>,
     /// `--crawl-bind-addr`.
     pub crawl_bind_addr: Option<std::net::IpAddr>,
+    /// `--maintenance-interval-ms`.
+    pub maintenance_interval_ms: Option<u64>,
+    /// `--http-addr-file`.
+    pub http_addr_file: Option<PathBuf>,
 }
 
 impl PeerConfig {
@@ -201,6 +219,12 @@ impl PeerConfig {
         if let Some(v) = o.crawl_bind_addr {
             c.crawl_bind_addr = Some(v);
         }
+        if let Some(v) = o.maintenance_interval_ms {
+            c.maintenance_interval_ms = v;
+        }
+        if let Some(v) = o.http_addr_file {
+            c.http_addr_file = Some(v);
+        }
         c.validate()?;
         Ok(c)
     }
@@ -231,6 +255,19 @@ impl PeerConfig {
         if !(50..=2000).contains(&self.commit_interval_ms) {
             return bad("commit-interval-ms", "must be between 50 and 2000");
         }
+        if !MAINTENANCE_INTERVAL_RANGE_MS.contains(&self.maintenance_interval_ms) {
+            return bad(
+                "maintenance-interval-ms",
+                "must be between 100 and 86400000 (a day)",
+            );
+        }
+        if self
+            .http_addr_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return bad("http-addr-file", "must not be empty");
+        }
         if self.listen.is_empty() {
             return bad("listen", "needs at least one address");
         }
@@ -240,6 +277,11 @@ impl PeerConfig {
     /// The fetch deadline as a duration.
     pub fn fetch_timeout(&self) -> Duration {
         Duration::from_secs(self.fetch_timeout_secs)
+    }
+
+    /// The maintenance period as a duration.
+    pub fn maintenance_interval(&self) -> Duration {
+        Duration::from_millis(self.maintenance_interval_ms)
     }
 }
 
@@ -266,6 +308,41 @@ mod tests {
         assert_eq!(merged.http.port(), 9000);
         assert_eq!(merged.seed, vec!["http://a.example/".to_string()]);
         assert_eq!(merged.max_depth, 16, "default when neither says");
+    }
+
+    #[test]
+    fn maintenance_interval_and_addr_file_merge_like_the_others() {
+        let d = PeerConfig::merge(None, Overrides::default()).unwrap();
+        assert_eq!(d.maintenance_interval_ms, DEFAULT_MAINTENANCE_INTERVAL_MS);
+        assert_eq!(d.maintenance_interval(), Duration::from_secs(5));
+        assert_eq!(d.http_addr_file, None);
+        let file: PeerConfig =
+            toml::from_str("maintenance-interval-ms = 2000\nhttp-addr-file = \"/run/a\"").unwrap();
+        let f = PeerConfig::merge(Some(file.clone()), Overrides::default()).unwrap();
+        assert_eq!(f.maintenance_interval_ms, 2000, "file beats default");
+        assert_eq!(f.http_addr_file, Some(PathBuf::from("/run/a")));
+        let o = PeerConfig::merge(
+            Some(file),
+            Overrides {
+                maintenance_interval_ms: Some(700),
+                http_addr_file: Some(PathBuf::from("/run/b")),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(o.maintenance_interval_ms, 700, "flag/env beats file");
+        assert_eq!(o.http_addr_file, Some(PathBuf::from("/run/b")));
+        for bad in [0, 99, 86_400_001] {
+            let err = PeerConfig::merge(
+                None,
+                Overrides {
+                    maintenance_interval_ms: Some(bad),
+                    ..Overrides::default()
+                },
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("maintenance-interval-ms"), "{err}");
+        }
     }
 
     #[test]

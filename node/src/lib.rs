@@ -1,23 +1,45 @@
-//! peersearch node: the libp2p overlay, URL-space ownership, query fan-out and merging, and the
-//! peer that wires crawler, indexer and web together (the `peersearch` binary is thin glue over
-//! this library).
+//! peersearch node: the peer that wires crawler, indexer and web together over a libp2p
+//! overlay (the `peersearch` binary is thin glue over this library).
 //!
-//! - [`net`]: the swarm (Kademlia, identify, ping, request-response protocols) behind a
-//!   cloneable `Client`, an event stream and an `EventLoop` that owns the swarm.
-//! - [`ownership`]: which peers own a site (XOR distance of the site key).
-//! - [`peer`]: one running peer; implements the web layer's `Backend`.
-//! - [`search`]: root search (statistics round, fan-out, merge, deadline).
-//! - [`outbox`]: the persistent hand-off outbox and parked crawl states.
-//! - [`maintenance`]: replica repair, hand-over of crawls when ownership moves.
-//! - [`config`], [`client`], [`demo`]: the command line's parts.
+//! One composition root, [`start`], builds the components and hands each the narrow handles
+//! it needs; no component reaches the others through a shared "node":
+//!
+//! - `store`: the node's redb store (hand-off outbox, parked crawl states), async.
+//! - `routing`: the one owner decision (`Placement`: owners, primary, the hop rule), seeds
+//!   and links to the crawler or the outbox, the hand-off router and intake.
+//! - `indexing`: the index loop (stage, commit, mark done, hand to replication) and the
+//!   handle that reads the shard on blocking threads.
+//! - `replication`: replication out, replica intake, maintenance (digests, repair), and the
+//!   one site hand-over sequence.
+//! - `claims`: the claim protocol that keeps two peers from crawling one site.
+//! - `search`: root (statistics round, fan-out, merge, deadline) and leaf.
+//! - `backend`: the web layer's `Backend`; `telemetry`: history and progress log.
+//! - [`net`]: the swarm behind a cloneable `Client`; [`ownership`]: XOR distance of site keys.
+//!
+//! ```no_run
+//! # async fn run() -> peersearch_node::Result<()> {
+//! let peer = peersearch_node::start(peersearch_node::PeerConfig::default()).await?;
+//! println!("web UI on http://{}", peer.http_addr());
+//! peer.shutdown().await;
+//! # Ok(()) }
+//! ```
 
-pub mod claim;
-pub mod client;
+mod backend;
+mod claims;
+mod clock;
 pub mod config;
-pub mod demo;
-pub mod maintenance;
+mod error;
+mod indexing;
+mod link;
 pub mod net;
-pub mod outbox;
 pub mod ownership;
-pub mod peer;
-pub mod search;
+mod replication;
+mod routing;
+mod search;
+mod start;
+mod store;
+mod telemetry;
+
+pub use config::{ConfigError, Overrides, PeerConfig};
+pub use error::{Error, Result};
+pub use start::{RunningPeer, start};

@@ -1,9 +1,11 @@
 //! The `peersearch` binary: glue between the command line and the node library.
 
+mod cli;
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use peersearch_node::config::{Overrides, PeerConfig};
-use peersearch_node::{client, demo, peer};
+use cli::{client, demo, logging, signal, term};
+use peersearch_node::{Overrides, PeerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,6 +83,12 @@ struct StartArgs {
     /// Local IP address the crawler's connections leave from [default: chosen by the system].
     #[arg(long, env = "PEERSEARCH_CRAWL_BIND_ADDR")]
     crawl_bind_addr: Option<std::net::IpAddr>,
+    /// Period of a maintenance round (replica repair, crawl hand-over), in ms [default: 5000].
+    #[arg(long, env = "PEERSEARCH_MAINTENANCE_INTERVAL_MS")]
+    maintenance_interval_ms: Option<u64>,
+    /// Write the bound web address to this file once listening (for `--http 127.0.0.1:0`).
+    #[arg(long, env = "PEERSEARCH_HTTP_ADDR_FILE")]
+    http_addr_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -143,7 +151,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The chain may carry a peer's or a crawled page's text.
+            eprintln!("error: {}", term::sanitize(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -156,17 +165,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .context("cannot start the async runtime")?;
     match cli.command {
         Command::Start(args) => {
-            peer::init_tracing();
-            let file = match &args.config {
-                Some(p) => Some(PeerConfig::from_file(p)?),
-                None => None,
-            };
-            let config = PeerConfig::merge(file, overrides(*args))?;
-            rt.block_on(peer::run_until_signal(config))?;
+            logging::init();
+            let config = load_config(*args)?;
+            rt.block_on(signal::run_until_signal(config))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
-            peer::init_tracing();
+            logging::init();
             if args.peers == 0 || args.peers > 32 {
                 bail!("--peers must be between 1 and 32");
             }
@@ -200,6 +205,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// The settings of `start`: flags and environment (clap) over the `--config` file over the
+/// defaults.
+fn load_config(args: StartArgs) -> Result<PeerConfig> {
+    let file = match &args.config {
+        Some(p) => Some(PeerConfig::from_file(p)?),
+        None => None,
+    };
+    Ok(PeerConfig::merge(file, overrides(args))?)
+}
+
 fn overrides(a: StartArgs) -> Overrides {
     Overrides {
         data_dir: a.data_dir,
@@ -217,5 +232,119 @@ fn overrides(a: StartArgs) -> Overrides {
         crawl_concurrency: a.crawl_concurrency,
         commit_interval_ms: a.commit_interval_ms,
         crawl_bind_addr: a.crawl_bind_addr,
+        maintenance_interval_ms: a.maintenance_interval_ms,
+        http_addr_file: a.http_addr_file,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Set (to a config file's path) only in the child process of
+    /// `env_beats_file_and_flag_beats_env`, which runs `env_child` with the environment set.
+    const CHILD: &str = "PEERSEARCH_TEST_CONFIG_CHILD";
+
+    /// The merged settings of `peersearch start ARGS`.
+    fn start_config(args: &[&str]) -> Result<PeerConfig> {
+        let cli = Cli::try_parse_from(["peersearch", "start"].iter().chain(args))?;
+        match cli.command {
+            Command::Start(a) => load_config(*a),
+            _ => unreachable!("parsed `start`"),
+        }
+    }
+
+    fn write_file(dir: &Path) -> PathBuf {
+        let p = dir.join("peer.toml");
+        std::fs::write(
+            &p,
+            "maintenance-interval-ms = 2000\nhttp-addr-file = \"file.addr\"\n",
+        )
+        .unwrap();
+        p
+    }
+
+    #[test]
+    fn new_settings_default_then_file_then_flag() -> Result<()> {
+        if std::env::var_os(CHILD).is_some() {
+            return Ok(());
+        }
+        let c = start_config(&[])?;
+        assert_eq!(c.maintenance_interval_ms, 5000, "default");
+        assert_eq!(c.http_addr_file, None, "default: no file written");
+        let dir = tempfile::tempdir()?;
+        let file = write_file(dir.path());
+        let file = file.to_str().unwrap();
+        let c = start_config(&["--config", file])?;
+        assert_eq!(c.maintenance_interval_ms, 2000, "file beats default");
+        assert_eq!(c.http_addr_file, Some(PathBuf::from("file.addr")));
+        let c = start_config(&[
+            "--config",
+            file,
+            "--maintenance-interval-ms",
+            "700",
+            "--http-addr-file",
+            "flag.addr",
+        ])?;
+        assert_eq!(c.maintenance_interval_ms, 700, "flag beats file");
+        assert_eq!(c.http_addr_file, Some(PathBuf::from("flag.addr")));
+        Ok(())
+    }
+
+    #[test]
+    fn maintenance_interval_out_of_range_is_refused() {
+        let err = start_config(&["--maintenance-interval-ms", "0"]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("maintenance-interval-ms"),
+            "{err:#}"
+        );
+    }
+
+    /// Environment variables cannot be set in this process (`unsafe_code` is forbidden, and
+    /// tests run in parallel), so a child process runs `env_child` with them.
+    #[test]
+    fn env_beats_file_and_flag_beats_env() -> Result<()> {
+        if std::env::var_os(CHILD).is_some() {
+            return Ok(());
+        }
+        let dir = tempfile::tempdir()?;
+        let file = write_file(dir.path());
+        let out = std::process::Command::new(std::env::current_exe()?)
+            .args(["--exact", "tests::env_child", "--nocapture"])
+            .env(CHILD, &file)
+            .env("PEERSEARCH_MAINTENANCE_INTERVAL_MS", "3000")
+            .env("PEERSEARCH_HTTP_ADDR_FILE", "env.addr")
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("1 passed"),
+            "the child ran no test: {stdout}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn env_child() -> Result<()> {
+        let Some(file) = std::env::var_os(CHILD) else {
+            return Ok(());
+        };
+        let file = file.to_str().unwrap();
+        let c = start_config(&["--config", file])?;
+        assert_eq!(c.maintenance_interval_ms, 3000, "env beats file");
+        assert_eq!(c.http_addr_file, Some(PathBuf::from("env.addr")));
+        let c = start_config(&[
+            "--config",
+            file,
+            "--maintenance-interval-ms",
+            "700",
+            "--http-addr-file",
+            "flag.addr",
+        ])?;
+        assert_eq!(c.maintenance_interval_ms, 700, "flag beats env");
+        assert_eq!(c.http_addr_file, Some(PathBuf::from("flag.addr")));
+        Ok(())
     }
 }

@@ -1,16 +1,35 @@
-//! Root search: gather network-wide BM25 statistics, fan the query out to every live peer's
-//! leaf search, merge by score with one hit per URL, and answer by the deadline with whatever
-//! arrived (`partial` names the peers that did not answer).
+//! Search, root and leaf.
 //!
+//! The **root** (the queries this peer's API receives) gathers network-wide BM25 statistics,
+//! fans the query out to every live peer's leaf search, merges by score with one hit per URL,
+//! and answers by the deadline with whatever arrived (`partial` when some peer did not).
 //! Two phases as in Quickwit/Stract: a statistics round (`/peersearch/stats/1.0.0`, cached per
 //! query for [`STATS_TTL`]) and a search round (`/peersearch/search/1.0.0`) that carries the
-//! merged statistics, so every leaf scores as one central index would.
+//! merged statistics, so every leaf scores as one central index would. Leaf answers are
+//! checked once, by the network layer ([`wire::validate_search_answer`]).
+//!
+//! The **leaf** answers other roots from the local shard, at most [`MAX_LEAF_TOP_K`] hits.
 
+use crate::error::Result;
+use crate::indexing::Indexing;
 use crate::net::{self, wire};
 use libp2p::PeerId;
 use peersearch_indexer::{Hit, TermStats};
+use peersearch_web::api::{ApiHit, PeerCounts, Scope, SearchParams, SearchResponse};
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing::debug;
+
+/// Most hits a leaf returns: the deepest page the API serves, `offset` at most
+/// [`peersearch_web::MAX_OFFSET`] plus `limit` at most [`peersearch_web::LIMIT_RANGE`]'s end.
+pub const MAX_LEAF_TOP_K: usize =
+    peersearch_web::MAX_OFFSET as usize + peersearch_web::LIMIT_RANGE.1 as usize;
+
+/// The number of hits a leaf computes for a request asking `top_k`.
+pub fn leaf_top_k(top_k: u32) -> usize {
+    (top_k as usize).min(MAX_LEAF_TOP_K)
+}
 
 /// How long merged statistics of a query are reused. Statistics move slowly (a few documents
 /// per second against thousands), and reusing them halves the messages of repeated queries.
@@ -41,23 +60,6 @@ pub struct MergedHit {
     pub hit: Hit,
     /// The answering peer.
     pub peer: String,
-}
-
-/// Check a leaf answer before trusting it: no more hits than asked, finite scores, sane sizes.
-/// A peer that breaks these rules is treated as failed for this query.
-pub fn validate_answer(hits: &[Hit], top_k: usize) -> Result<(), String> {
-    if hits.len() > top_k {
-        return Err(format!("{} hits for top {top_k}", hits.len()));
-    }
-    for h in hits {
-        if !h.score.is_finite() {
-            return Err("non-finite score".into());
-        }
-        if h.url.len() > 4096 || h.title.len() > 4096 || h.snippet.len() > 16 * 1024 {
-            return Err("oversized hit".into());
-        }
-    }
-    Ok(())
 }
 
 /// Merge leaf answers: order by score (highest first, ties by URL so every root agrees), keep
@@ -111,21 +113,19 @@ impl StatsCache {
     }
 }
 
-/// The outcome of a fan-out.
+/// The outcome of a fan-out to remote peers.
 #[derive(Debug, Clone, Default)]
-pub struct FanoutResult {
-    /// Answers that arrived and passed validation (the local one included).
-    pub answers: Vec<LeafAnswer>,
-    /// Peers asked, the local one included.
-    pub queried: usize,
+struct FanoutResult {
+    /// Answers that arrived (validated by the network layer).
+    answers: Vec<LeafAnswer>,
     /// Peers that failed, timed out or sent invalid answers.
-    pub failed: usize,
+    failed: usize,
 }
 
 /// Gather statistics from `peers` (the local stats are given) within `deadline`.
 /// Peers that do not answer in time are left out of the statistics; their absence only
 /// shifts scores slightly, it never blocks the query.
-pub async fn gather_stats(
+async fn gather_stats(
     client: &net::Client,
     peers: &[PeerId],
     query: &str,
@@ -145,55 +145,210 @@ pub async fn gather_stats(
     for r in futures::future::join_all(calls).await {
         match r {
             Ok(s) => merged.merge(&s),
-            Err(e) => tracing::debug!(error = %e, "stats round: peer left out"),
+            Err(e) => debug!(error = %e, "stats round: peer left out"),
         }
     }
     merged
 }
 
-/// Send the search round to `peers` and collect answers until `deadline` (the local leaf
-/// answer is passed in already computed).
-pub async fn fan_out(
+/// Send the search round to `peers` and collect their answers until `deadline`.
+async fn fan_out(
     client: &net::Client,
     peers: &[PeerId],
     request: wire::SearchRequest,
-    local: Option<LeafAnswer>,
     deadline: Duration,
 ) -> FanoutResult {
-    let top_k = request.top_k as usize;
     let calls = peers.iter().map(|p| {
         let client = client.clone();
         let p = *p;
         let req = request.clone();
         async move { (p, client.search(p, req, deadline).await) }
     });
-    let mut out = FanoutResult {
-        queried: peers.len() + usize::from(local.is_some()),
-        ..FanoutResult::default()
-    };
-    if let Some(l) = local {
-        out.answers.push(l);
-    }
+    let mut out = FanoutResult::default();
     for (p, r) in futures::future::join_all(calls).await {
         match r {
-            Ok(resp) => match validate_answer(&resp.hits, top_k) {
-                Ok(()) => out.answers.push(LeafAnswer {
-                    peer: p.to_string(),
-                    hits: resp.hits,
-                    total_matches: resp.total_matches,
-                }),
-                Err(why) => {
-                    tracing::warn!(peer = %p, why, "invalid search answer ignored");
-                    out.failed += 1;
-                }
-            },
+            Ok(resp) => out.answers.push(LeafAnswer {
+                peer: p.to_string(),
+                hits: resp.hits,
+                total_matches: resp.total_matches,
+            }),
             Err(e) => {
-                tracing::debug!(peer = %p, error = %e, "leaf search failed");
+                debug!(peer = %p, error = %e, "leaf search failed");
                 out.failed += 1;
             }
         }
     }
     out
+}
+
+/// The API's answer from the leaf answers: merged, cut to the page, with the peer counts.
+fn respond(
+    query: String,
+    answers: Vec<LeafAnswer>,
+    queried: usize,
+    failed: usize,
+    offset: usize,
+    limit: usize,
+    started: Instant,
+) -> SearchResponse {
+    let total_hits = answers.iter().map(|a| a.total_matches).max().unwrap_or(0);
+    let hits = merge(answers, offset, limit)
+        .into_iter()
+        .map(|m| ApiHit {
+            url: m.hit.url,
+            title: m.hit.title,
+            snippet: m.hit.snippet,
+            score: m.hit.score,
+            peer: m.peer,
+        })
+        .collect();
+    SearchResponse {
+        query,
+        hits,
+        took_ms: started.elapsed().as_millis() as u64,
+        peers: PeerCounts {
+            queried,
+            answered: queried - failed,
+            failed,
+        },
+        partial: failed > 0,
+        total_hits,
+    }
+}
+
+/// The search component: root and leaf, a cloneable handle.
+#[derive(Clone)]
+pub struct Search {
+    net: net::Client,
+    indexing: Indexing,
+    stats_cache: Arc<Mutex<StatsCache>>,
+    #[cfg(feature = "test-hooks")]
+    hooks: crate::net::hooks::Hooks,
+}
+
+impl std::fmt::Debug for Search {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Search").finish_non_exhaustive()
+    }
+}
+
+impl Search {
+    /// Search over the local shard (`indexing`) and the network (`net`).
+    pub fn new(net: net::Client, indexing: Indexing) -> Search {
+        Search {
+            net,
+            indexing,
+            stats_cache: Arc::default(),
+            #[cfg(feature = "test-hooks")]
+            hooks: crate::net::hooks::Hooks::from_env(),
+        }
+    }
+
+    /// Answer an API search: the local shard only, or the network as its root.
+    pub async fn search(&self, p: SearchParams) -> Result<SearchResponse> {
+        let started = Instant::now();
+        let top_k = p.offset + p.limit;
+        let me = self.net.local_peer_id().to_string();
+        let (answers, queried, failed) = match p.scope {
+            Scope::Local => {
+                let r = self.indexing.search(p.q.clone(), top_k, None).await?;
+                let local = LeafAnswer {
+                    peer: me,
+                    hits: r.hits,
+                    total_matches: r.total_matches,
+                };
+                (vec![local], 1, 0)
+            }
+            Scope::Network => self.root(&p, top_k).await?,
+        };
+        Ok(respond(
+            p.q, answers, queried, failed, p.offset, p.limit, started,
+        ))
+    }
+
+    /// The root: statistics round, then the search round to every peer and the local leaf.
+    async fn root(
+        &self,
+        p: &SearchParams,
+        top_k: usize,
+    ) -> Result<(Vec<LeafAnswer>, usize, usize)> {
+        let deadline = Duration::from_millis(p.timeout_ms);
+        let started = Instant::now();
+        let mut peers = self.net.live_peers().await.unwrap_or_default();
+        peers.truncate(MAX_FANOUT);
+        let cached = self
+            .stats_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&p.q, peers.len()));
+        let stats = match cached {
+            Some(s) => s,
+            None => {
+                let local = self.indexing.term_stats(p.q.clone()).await?;
+                let s = gather_stats(&self.net, &peers, &p.q, local, deadline).await;
+                if let Ok(mut c) = self.stats_cache.lock() {
+                    c.put(&p.q, peers.len(), s.clone());
+                }
+                s
+            }
+        };
+        let remaining = deadline.saturating_sub(started.elapsed());
+        let request = wire::SearchRequest {
+            query: p.q.clone(),
+            top_k: top_k as u32,
+            stats: Some(stats.clone()),
+        };
+        let local = self.indexing.search(p.q.clone(), top_k, Some(stats));
+        let remote = fan_out(&self.net, &peers, request, remaining);
+        let (local, mut fan) = tokio::join!(local, remote);
+        let local = local?;
+        fan.answers.push(LeafAnswer {
+            peer: self.net.local_peer_id().to_string(),
+            hits: local.hits,
+            total_matches: local.total_matches,
+        });
+        Ok((fan.answers, peers.len() + 1, fan.failed))
+    }
+
+    /// The leaf: answer another root's search from the local shard (an empty answer when the
+    /// shard cannot search; the root merges what the others sent).
+    pub async fn on_search(
+        &self,
+        request: wire::SearchRequest,
+        reply: net::Responder<wire::SearchResponse>,
+    ) {
+        #[cfg(feature = "test-hooks")]
+        if let Some(resp) = self.hooks.search_answer().await {
+            let _ = reply.send(resp);
+            return;
+        }
+        let top_k = leaf_top_k(request.top_k);
+        let resp = match self
+            .indexing
+            .search(request.query, top_k, request.stats)
+            .await
+        {
+            Ok(r) => wire::SearchResponse {
+                hits: r.hits,
+                total_matches: r.total_matches,
+            },
+            Err(e) => {
+                debug!(error = %e, "leaf search failed");
+                wire::SearchResponse::default()
+            }
+        };
+        let _ = reply.send(resp);
+    }
+
+    /// Answer a statistics request from the local shard.
+    pub async fn on_stats(&self, request: wire::StatsRequest, reply: net::Responder<TermStats>) {
+        let stats = self
+            .indexing
+            .term_stats(request.query)
+            .await
+            .unwrap_or_default();
+        let _ = reply.send(stats);
+    }
 }
 
 #[cfg(test)]
@@ -245,11 +400,34 @@ mod tests {
     }
 
     #[test]
-    fn answers_with_too_many_hits_or_bad_scores_are_rejected() {
-        let many: Vec<Hit> = (0..10_000).map(|i| hit(&format!("u{i}"), 1.0)).collect();
-        assert!(validate_answer(&many, 10).is_err());
-        assert!(validate_answer(&[hit("u", f32::NAN)], 10).is_err());
-        assert!(validate_answer(&[hit("u", 1.0)], 10).is_ok());
+    fn the_leaf_cap_covers_the_deepest_page_the_api_allows() {
+        assert_eq!(MAX_LEAF_TOP_K, 1100);
+        assert_eq!(leaf_top_k(u32::MAX), MAX_LEAF_TOP_K);
+        assert_eq!(leaf_top_k(10), 10);
+    }
+
+    #[test]
+    fn totals_take_the_largest_count_and_partial_follows_failures() {
+        let answers = vec![
+            LeafAnswer {
+                peer: "a".into(),
+                hits: vec![hit("u1", 1.0)],
+                total_matches: 4,
+            },
+            LeafAnswer {
+                peer: "b".into(),
+                hits: vec![hit("u1", 1.0), hit("u2", 0.5)],
+                total_matches: 7,
+            },
+        ];
+        let r = respond("q".into(), answers, 3, 1, 0, 10, Instant::now());
+        assert_eq!(r.total_hits, 7);
+        assert_eq!(r.hits.len(), 2);
+        assert_eq!(
+            (r.peers.queried, r.peers.answered, r.peers.failed),
+            (3, 2, 1)
+        );
+        assert!(r.partial);
     }
 
     #[test]

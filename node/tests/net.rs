@@ -13,9 +13,9 @@ use libp2p::{Multiaddr, PeerId, StreamProtocol, noise, tcp, yamux};
 use peersearch_indexer::{Document, Hit, TermStats};
 use peersearch_node::net::wire::{self, SEARCH_PROTOCOL};
 use peersearch_node::net::{
-    self, Client, DigestRequest, DigestResponse, Error, Event, HandoffRequest, HandoffResponse,
-    HandoffUrl, NetConfig, ReplicateRequest, ReplicateResponse, SearchRequest, SearchResponse,
-    StatsRequest,
+    self, ClaimRequest, ClaimResponse, Client, DigestRequest, DigestResponse, Error, Event,
+    HandoffRequest, HandoffResponse, Link, NetConfig, ReplicateRequest, ReplicateResponse,
+    SearchRequest, SearchResponse, StatsRequest,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -123,7 +123,6 @@ async fn serve(mut events: mpsc::Receiver<Event>, mode: Mode, me: PeerId) {
             Event::InboundReplicate { request, reply, .. } => {
                 let _ = reply.send(ReplicateResponse {
                     stored: request.docs.len() as u32,
-                    ..Default::default()
                 });
             }
             Event::InboundDigest { request, reply, .. } => {
@@ -131,6 +130,11 @@ async fn serve(mut events: mpsc::Receiver<Event>, mode: Mode, me: PeerId) {
                     count: 1,
                     hash: request.site,
                     urls: request.list_urls.then(Vec::new),
+                });
+            }
+            Event::InboundClaim { request, reply, .. } => {
+                let _ = reply.send(ClaimResponse {
+                    state: peersearch_crawler::SiteState::empty(&request.site),
                 });
             }
             _ => {}
@@ -254,7 +258,7 @@ async fn peers_discover_each_other_and_answer_every_protocol() {
     assert_eq!(stats.doc_freq.get("q"), Some(&7));
 
     let urls = (0..3)
-        .map(|i| HandoffUrl {
+        .map(|i| Link {
             url: format!("http://site.example/{i}"),
             depth: 1,
             anchor: None,
@@ -279,7 +283,7 @@ async fn peers_discover_each_other_and_answer_every_protocol() {
             ReplicateRequest {
                 site: "site.example".into(),
                 docs,
-                site_state: Some(vec![1, 2, 3]),
+                site_state: Some(peersearch_crawler::SiteState::empty("site.example")),
                 ..Default::default()
             },
         )
@@ -301,6 +305,18 @@ async fn peers_discover_each_other_and_answer_every_protocol() {
     assert_eq!(digest.hash, "site.example");
     assert_eq!(digest.urls, Some(vec![]));
 
+    let claimed = asker
+        .client
+        .claim(
+            target.id(),
+            ClaimRequest {
+                site: "site.example".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.state.site, "site.example");
+
     let traffic = asker.client.traffic();
     for proto in [
         "/peersearch/search/1.0.0",
@@ -308,6 +324,7 @@ async fn peers_discover_each_other_and_answer_every_protocol() {
         "/peersearch/handoff/1.0.0",
         "/peersearch/replicate/1.0.0",
         "/peersearch/digest/1.0.0",
+        "/peersearch/claim/1.0.0",
     ] {
         let (sent, received) = traffic[proto];
         assert!(sent > 0 && received > 0, "{proto}: {sent}/{received}");

@@ -17,7 +17,7 @@
 //! The corpus is `linked_sites(40, 24)`: 40 loopback sites of 25 pages, 1 000 documents, each
 //! with a marker word, seeded with one home page.
 //!
-//! `cargo build --release -p peersearch-node && cargo bench -p peersearch-tests --bench churn`
+//! `cargo bench -p peersearch-node --bench churn`
 
 mod common;
 
@@ -112,13 +112,13 @@ fn peer_args(r: usize) -> Vec<String> {
 fn peer_env(maintenance_ms: u64) -> Vec<(String, String)> {
     vec![
         (
-            "PEERSEARCH_MAINTENANCE_MS".to_string(),
+            "PEERSEARCH_MAINTENANCE_INTERVAL_MS".to_string(),
             maintenance_ms.to_string(),
         ),
         // Quiet logs, but the senders' "repairing replica ... missing=N" lines of (b).
         (
             "RUST_LOG".to_string(),
-            "warn,peersearch_node::maintenance=debug".to_string(),
+            "warn,peersearch_node::replication::maintenance=debug".to_string(),
         ),
     ]
 }

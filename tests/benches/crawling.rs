@@ -9,13 +9,14 @@
 //! up to 32 requests in flight, and also extracts and indexes every page (wget only downloads
 //! and parses links).
 //!
-//! `cargo build --release -p peersearch-node && cargo bench -p peersearch-tests --bench crawling`
+//! `cargo bench -p peersearch-node --bench crawling`
 
 mod common;
 
 use common::{args, print_table, require_peer_binary};
 use peersearch_tests::fixture::{FetchLog, Server, linked_sites};
 use peersearch_tests::harness::{PeerOptions, PeerProcess};
+use peersearch_tests::need;
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -190,12 +191,16 @@ async fn peer_crawl(sites: &[Server], logs: &[FetchLog]) -> anyhow::Result<Outco
     let mut calm = 0;
     let mut last: Value = Value::Null;
     while t.elapsed() < CRAWL_TIMEOUT {
-        let st: Value = client
+        let r = client
             .get(format!("{}/api/status", peer.base))
             .send()
-            .await?
-            .json()
             .await?;
+        anyhow::ensure!(
+            r.status().is_success(),
+            "/api/status answered {}",
+            r.status()
+        );
+        let st: Value = r.json().await?;
         let now = t.elapsed().as_secs_f64();
         if all_fetched.is_none() && fetched(logs).0 >= expected {
             all_fetched = Some(now);
@@ -235,19 +240,23 @@ async fn peer_crawl(sites: &[Server], logs: &[FetchLog]) -> anyhow::Result<Outco
 
 async fn run() -> anyhow::Result<()> {
     require_peer_binary()?;
-    let wget = std::process::Command::new("wget").arg("--version").output();
-    anyhow::ensure!(
-        wget.is_ok_and(|o| o.status.success()),
-        "wget is missing (apt-get install -y wget)"
-    );
+    // Without wget (and PEERSEARCH_SKIP_WGET=1) only the peer's own row is measured.
+    let with_wget = need::WGET
+        .check(
+            "the crawling bench's wget baseline",
+            need::tool_runs("wget"),
+        )
+        .is_some();
     let (sites, logs) = linked_sites(SITES, PAGES).await?;
     let mut outcomes = Vec::new();
     for round in 0..ROUNDS {
-        for o in [
-            wget_sequential(&sites, &logs).await?,
-            wget_parallel(&sites, &logs).await?,
-            peer_crawl(&sites, &logs).await?,
-        ] {
+        let mut round_outcomes = Vec::new();
+        if with_wget {
+            round_outcomes.push(wget_sequential(&sites, &logs).await?);
+            round_outcomes.push(wget_parallel(&sites, &logs).await?);
+        }
+        round_outcomes.push(peer_crawl(&sites, &logs).await?);
+        for o in round_outcomes {
             eprintln!(
                 "round {round}: {}: {} pages in {:.2} s ({})",
                 o.variant, o.pages, o.secs, o.note

@@ -3,7 +3,7 @@
 //! loop over an index of the same schema (same fields, options and analyzer, the same writer
 //! budget), on the same documents extracted once from the Rust docs, in the same run.
 //!
-//! `cargo bench -p peersearch-tests --bench indexing` (`BENCH_DOCS=N` to change the size).
+//! `cargo bench -p peersearch-node --bench indexing` (`BENCH_DOCS=N` to change the size).
 
 mod common;
 

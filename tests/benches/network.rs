@@ -13,7 +13,7 @@
 //! The corpus is `linked_sites(16, 60)`: 16 loopback sites of 61 pages, 976 documents, seeded
 //! with one home page and crawled by the reference peer and by every network.
 //!
-//! `cargo build --release -p peersearch-node && cargo bench -p peersearch-tests --bench network`
+//! `cargo bench -p peersearch-node --bench network`
 
 mod common;
 
@@ -42,7 +42,7 @@ const WARMUP: usize = 30;
 const QUERY_TIMEOUT_MS: u64 = 5_000;
 /// Peers already in the network when one more joins in (d).
 const JOIN_BASE: usize = 7;
-/// Maintenance period of the peers of (d) (`PEERSEARCH_MAINTENANCE_MS`; default 5 s).
+/// Maintenance period of the peers of (d) (`PEERSEARCH_MAINTENANCE_INTERVAL_MS`; default 5 s).
 const JOIN_MAINTENANCE_MS: &str = "1000";
 /// The joiner's document count must stay still this long to count as settled.
 const JOIN_SETTLED_AFTER: Duration = Duration::from_secs(10);
@@ -50,7 +50,7 @@ const JOIN_SETTLED_AFTER: Duration = Duration::from_secs(10);
 const JOIN_TIMEOUT: Duration = Duration::from_secs(180);
 /// Bound of one crawl of the corpus.
 const CRAWL_TIMEOUT: Duration = Duration::from_secs(600);
-/// Documents per replication message at most (`node/src/maintenance.rs`, `BATCH_DOCS`; a
+/// Documents per replication message at most (`node/src/replication/out.rs`, `BATCH_DOCS`; a
 /// message is also cut at 8 MiB, which this corpus's pages never reach).
 const REPAIR_BATCH: u64 = 512;
 
@@ -259,12 +259,12 @@ async fn join(
 ) -> anyhow::Result<Vec<Vec<String>>> {
     let env = vec![
         (
-            "PEERSEARCH_MAINTENANCE_MS".to_string(),
+            "PEERSEARCH_MAINTENANCE_INTERVAL_MS".to_string(),
             JOIN_MAINTENANCE_MS.to_string(),
         ),
         (
             "RUST_LOG".to_string(),
-            "info,peersearch_node::maintenance=debug".to_string(),
+            "info,peersearch_node::replication::maintenance=debug".to_string(),
         ),
     ];
     let mut peers = start_peers(root, JOIN_BASE, &env).await?;

@@ -3,7 +3,7 @@
 //! (page titles and common terms) through `GET /api/search?scope=local` over one keep-alive
 //! HTTP connection, and the same queries through `Shard::search` in-process (the leaf alone).
 //!
-//! `cargo build --release -p peersearch-node && cargo bench -p peersearch-tests --bench query_latency`
+//! `cargo bench -p peersearch-node --bench query_latency`
 //! (`BENCH_DOCS=N` to change the corpus size).
 
 mod common;

@@ -14,7 +14,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -268,14 +267,16 @@ pub const TRAP_SITE: usize = 0;
 /// Generated pages on the trap site.
 pub const TRAP_PAGES: usize = 300;
 
-/// The hostile single-peer fixture. `other_site` is the base URL of a second site
-/// (whose robots.txt answers 500) that the trap site links to.
-#[derive(Debug, Clone)]
+/// The hostile single-peer fixture, crawled with `--allow-private-addresses` (it is on
+/// loopback); the SSRF guard is tested without that flag, against a [`FetchLog`]ged site.
+#[derive(Debug, Clone, Default)]
 pub struct TrapSite {
     /// Base URL of the site whose robots.txt fails with 500.
     pub robots_500_site: String,
-    /// A URL on 127.0.0.1 of another port (for the SSRF guard test).
+    /// A URL of another site on another port of 127.0.0.1 that the home page links to.
     pub other_port_url: String,
+    /// Counts what `/bomb.html` sent.
+    pub bomb: BombMeter,
 }
 
 /// Paths of the trap site that must end up searchable (besides the generated pages), with a
@@ -303,8 +304,8 @@ pub const TRAP_FORBIDDEN: &[(&str, &str)] = &[
 impl TrapSite {
     /// The axum router of the trap site.
     pub fn router(self) -> Router {
+        let bomb = self.bomb.clone();
         let s = Arc::new(self);
-        let bomb = Arc::new(gzip_bomb());
         let mut links = String::new();
         for p in [
             "/private/secret.html",
@@ -423,7 +424,7 @@ impl TrapSite {
                 get(move || {
                     let bomb = bomb.clone();
                     async move {
-                        let mut r = Response::new(Body::from((*bomb).clone()));
+                        let mut r = Response::new(bomb.body());
                         r.headers_mut()
                             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
                         r.headers_mut()
@@ -491,15 +492,149 @@ pub fn robots_500_router() -> Router {
         )
 }
 
-/// 64 MiB of spaces gzip-compressed (about 64 KiB on the wire).
-fn gzip_bomb() -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    let _ = enc.write_all(b"<html><body><p>bombmarker ");
-    let chunk = vec![b' '; 1 << 20];
-    for _ in 0..64 {
-        let _ = enc.write_all(&chunk);
+/// Repetitions of [`BOMB_PAIRS`] per block of the gzip bomb: each pair is a back-reference of
+/// 258 bytes at distance 1 (13 bits in fixed Huffman codes), and 6 + 8m pairs make a block of
+/// whole bytes (3 header bits + 13 bits per pair + 7 end-of-block bits), so one block of bytes
+/// can be sent again and again.
+const BOMB_PAIRS: usize = 630;
+/// Bytes one block of the bomb inflates to.
+const BOMB_BLOCK_INFLATED: u64 = BOMB_PAIRS as u64 * 258;
+/// Blocks in the whole bomb.
+const BOMB_BLOCKS: usize = 1 << 16;
+/// Blocks per chunk handed to the HTTP server (about 64 KiB).
+const BOMB_BLOCKS_PER_CHUNK: usize = 64;
+/// What the bomb's page starts with, before the spaces.
+const BOMB_PREFIX: &[u8] = b"<html><body><p>bombmarker ";
+
+/// Counts the bytes `/bomb.html` of a [`TrapSite`] put on the wire (handed to the HTTP server,
+/// so at most the socket buffers more than the client read) and how often it was asked for.
+///
+/// The bomb is a valid gzip stream of [`BombMeter::WIRE_BYTES`] (64 MiB) that inflates to about
+/// 10 GiB of spaces: a crawler that caps the inflated body stops reading after a few dozen KiB,
+/// so the server gets to send only what fits in the socket buffers beyond that.
+#[derive(Debug, Clone, Default)]
+pub struct BombMeter {
+    sent: Arc<std::sync::atomic::AtomicU64>,
+    requests: Arc<std::sync::atomic::AtomicU32>,
+}
+
+/// One block of the bomb, in bytes.
+fn bomb_block() -> Vec<u8> {
+    let mut bits = BitWriter::default();
+    bits.bits(0, 1); // not the last block
+    bits.bits(1, 2); // fixed Huffman codes
+    for _ in 0..BOMB_PAIRS {
+        bits.huffman(0b1100_0101, 8); // length code 285: 258 bytes
+        bits.huffman(0, 5); // distance code 0: distance 1
     }
-    enc.finish().unwrap_or_default()
+    bits.huffman(0, 7); // end of block (256)
+    assert_eq!(bits.used, 0, "a bomb block is whole bytes");
+    bits.out
+}
+
+/// A deflate bit stream: fields least significant bit first, Huffman codes most significant
+/// bit first (RFC 1951, 3.1.1).
+#[derive(Default)]
+struct BitWriter {
+    out: Vec<u8>,
+    used: u8,
+}
+
+impl BitWriter {
+    fn bit(&mut self, b: u32) {
+        if self.used == 0 {
+            self.out.push(0);
+        }
+        if b & 1 == 1 {
+            *self.out.last_mut().expect("a byte") |= 1 << self.used;
+        }
+        self.used = (self.used + 1) % 8;
+    }
+    fn bits(&mut self, value: u32, n: u32) {
+        for i in 0..n {
+            self.bit(value >> i);
+        }
+    }
+    fn huffman(&mut self, code: u32, n: u32) {
+        for i in (0..n).rev() {
+            self.bit(code >> i);
+        }
+    }
+}
+
+impl BombMeter {
+    /// Bytes of the whole bomb on the wire.
+    pub const WIRE_BYTES: u64 = (10 + 5 + BOMB_PREFIX.len() + BOMB_BLOCKS * 1025 + 2 + 8) as u64;
+    /// Bytes the whole bomb inflates to.
+    pub const INFLATED_BYTES: u64 =
+        BOMB_PREFIX.len() as u64 + BOMB_BLOCKS as u64 * BOMB_BLOCK_INFLATED;
+
+    /// Bytes of the bomb handed to the HTTP server so far, over all requests.
+    pub fn bytes_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Requests for the bomb so far.
+    pub fn requests(&self) -> u32 {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The gzip stream, in chunks that are counted as the server takes them.
+    pub fn body(&self) -> Body {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (head, chunk, tail) = bomb_parts();
+        let chunks = std::iter::once(head)
+            .chain(std::iter::repeat_n(
+                chunk,
+                BOMB_BLOCKS / BOMB_BLOCKS_PER_CHUNK,
+            ))
+            .chain(std::iter::once(tail));
+        let sent = self.sent.clone();
+        Body::from_stream(futures::stream::iter(chunks.map(move |c| {
+            sent.fetch_add(c.len() as u64, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, std::convert::Infallible>(c)
+        })))
+    }
+}
+
+/// The bomb in three parts: gzip header and the prefix (a stored block); a chunk of
+/// [`BOMB_BLOCKS_PER_CHUNK`] blocks; the last (empty) block and the gzip trailer.
+fn bomb_parts() -> (axum::body::Bytes, axum::body::Bytes, axum::body::Bytes) {
+    static PARTS: std::sync::OnceLock<(axum::body::Bytes, axum::body::Bytes, axum::body::Bytes)> =
+        std::sync::OnceLock::new();
+    PARTS
+        .get_or_init(|| {
+            let mut head = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+            let len = BOMB_PREFIX.len() as u16;
+            head.push(0); // a stored block, not the last
+            head.extend(len.to_le_bytes());
+            head.extend((!len).to_le_bytes());
+            head.extend(BOMB_PREFIX);
+            let block = bomb_block();
+            let chunk = block.repeat(BOMB_BLOCKS_PER_CHUNK);
+            // The last block: fixed codes, only the end-of-block code.
+            let mut last = BitWriter::default();
+            last.bits(1, 1);
+            last.bits(1, 2);
+            last.huffman(0, 7);
+            let mut tail = last.out;
+            let mut crc = flate2::Crc::new();
+            crc.update(BOMB_PREFIX);
+            // The spaces of one chunk (10 MiB), then combined once per chunk.
+            let mut chunk_crc = flate2::Crc::new();
+            chunk_crc.update(&vec![
+                b' ';
+                BOMB_BLOCKS_PER_CHUNK * BOMB_BLOCK_INFLATED as usize
+            ]);
+            for _ in 0..BOMB_BLOCKS / BOMB_BLOCKS_PER_CHUNK {
+                crc.combine(&chunk_crc);
+            }
+            tail.extend(crc.sum().to_le_bytes());
+            tail.extend((BombMeter::INFLATED_BYTES as u32).to_le_bytes());
+            (head.into(), chunk.into(), tail.into())
+        })
+        .clone()
 }
 
 /// 60 000 unclosed nested elements around a marker.
@@ -520,13 +655,7 @@ fn nested_html() -> String {
 /// Serve the files under `root` (read-only; `..` refused), with a content type by extension:
 /// the demo's static server, used to serve real corpora such as the Rust documentation.
 pub fn static_dir_router(root: std::path::PathBuf) -> Router {
-    peersearch_node::demo::static_site(root)
-}
-
-/// The HTML documentation rustup installs (`$(rustc --print sysroot)/share/doc/rust/html`), if
-/// present on this machine.
-pub fn rust_docs_dir() -> Option<std::path::PathBuf> {
-    peersearch_node::demo::rust_docs()
+    peersearch_web::static_dir(root)
 }
 
 /// Counts the requests a fixture server receives, per path and query, and remembers each
@@ -618,5 +747,29 @@ impl FetchLog {
     /// Total requests.
     pub fn total(&self) -> u32 {
         self.0.lock().map(|m| m.values().sum()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// The start of the bomb inflates to its prefix and then spaces only.
+    #[test]
+    fn bomb_inflates_to_the_prefix_and_spaces() {
+        let (head, chunk, tail) = bomb_parts();
+        let wire: Vec<u8> = [&head[..], &chunk[..], &chunk[..], &tail[..]].concat();
+        assert_eq!(
+            head.len() + chunk.len() * (BOMB_BLOCKS / BOMB_BLOCKS_PER_CHUNK) + tail.len(),
+            BombMeter::WIRE_BYTES as usize
+        );
+        // Two chunks then the end: a valid deflate stream (the CRC is the whole bomb's).
+        let mut out = Vec::new();
+        let _ = flate2::read::GzDecoder::new(&wire[..]).read_to_end(&mut out);
+        let spaces = 2 * BOMB_BLOCKS_PER_CHUNK as u64 * BOMB_BLOCK_INFLATED;
+        assert_eq!(out.len() as u64, BOMB_PREFIX.len() as u64 + spaces);
+        assert!(out.starts_with(BOMB_PREFIX));
+        assert!(out[BOMB_PREFIX.len()..].iter().all(|b| *b == b' '));
     }
 }

@@ -9,16 +9,21 @@ use std::time::{Duration, Instant};
 /// Errors of the harness (tests unwrap them; the message says what went wrong).
 pub type Result<T> = std::result::Result<T, anyhow::Error>;
 
-/// The `peersearch` binary: `$PEERSEARCH_BIN`, else `target/<profile>/peersearch` next to the
-/// test executable (cargo builds it because the node package has integration tests).
+/// The `peersearch` binary built from the code under test: cargo builds it for the integration
+/// tests and benches of `peersearch-node` (whose targets they are) and names it in
+/// `CARGO_BIN_EXE_peersearch`. `$PEERSEARCH_BIN` overrides it (a benchmark against another
+/// build). Never a guess at `target/*/peersearch`, which may be stale.
 pub fn binary() -> PathBuf {
     if let Some(p) = std::env::var_os("PEERSEARCH_BIN") {
         return PathBuf::from(p);
     }
-    let exe = std::env::current_exe().expect("current exe");
-    // target/debug/deps/test-hash -> target/debug/peersearch
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    dir.join(format!("peersearch{}", std::env::consts::EXE_SUFFIX))
+    match std::env::var_os("CARGO_BIN_EXE_peersearch") {
+        Some(p) => PathBuf::from(p),
+        None => panic!(
+            "CARGO_BIN_EXE_peersearch is not set: run the integration tests and benches with \
+             cargo (`cargo test -p peersearch-node`), or set PEERSEARCH_BIN to a peersearch binary"
+        ),
+    }
 }
 
 /// A running peer process, killed when dropped.
@@ -141,10 +146,14 @@ impl PeerProcess {
         s[start..].to_string()
     }
 
-    /// `GET path` and parse the JSON answer (any status).
+    /// `GET path` and parse the JSON answer; any status but 2xx is an error (with the body).
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let body = http_get(&format!("{}{}", self.base, path)).await?.1;
-        Ok(serde_json::from_str(&body)?)
+        let (status, body) = http_get(&format!("{}{}", self.base, path)).await?;
+        anyhow::ensure!(
+            (200..300).contains(&status),
+            "GET {path} answered {status}: {body}"
+        );
+        serde_json::from_str(&body).map_err(|e| anyhow::anyhow!("GET {path}: {e}: {body}"))
     }
 
     /// `POST path` with a JSON body; returns status and body.
@@ -152,7 +161,7 @@ impl PeerProcess {
         http_post(&format!("{}{}", self.base, path), &body.to_string()).await
     }
 
-    /// Local or network search; the raw JSON answer.
+    /// Local or network search; the raw JSON answer (an error unless the status is 2xx).
     pub async fn search(&self, q: &str, extra: &str) -> Result<Value> {
         let q = url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
         self.get_json(&format!("/api/search?q={q}{extra}")).await

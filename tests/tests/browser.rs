@@ -3,8 +3,8 @@
 //! text, read the peer page and add a seed URL with its form. Saves screenshots on the way
 //! (into `docs/` with `PEERSEARCH_UPDATE_SCREENSHOTS=1`).
 //!
-//! Needs Debian's `chromium` at [`CHROMIUM`]. Without it the test is skipped with a message,
-//! except under CI (`CI` set), where a missing browser is a failure.
+//! Needs Debian's `chromium` at `/usr/bin/chromium` (`apt-get install -y chromium`): without
+//! it the test fails, unless `PEERSEARCH_SKIP_BROWSER=1` says to skip it on purpose.
 
 use chromiumoxide::cdp::browser_protocol::emulation::{
     ClearDeviceMetricsOverrideParams, SetDeviceMetricsOverrideParams,
@@ -19,6 +19,7 @@ use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures::StreamExt;
 use peersearch_tests::fixture::{self, PlainSite, Rng, Server};
 use peersearch_tests::harness::{PeerProcess, start_network, wait_network_idle};
+use peersearch_tests::need;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::future::Future;
@@ -27,8 +28,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-/// Debian's Chromium (`.ci/run` installs it).
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// Desktop viewport of the screenshots in `docs/`.
 const DESKTOP: (u32, u32) = (1280, 900);
 /// Phone viewport of the optional narrow screenshot (an iPhone 12-14 in CSS pixels).
@@ -55,11 +54,6 @@ const SEEDED_SITE: usize = 7;
 
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
-}
-
-/// True when `CI` is set to something that means yes (GitHub and most CIs set `CI=true`).
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
 }
 
 /// A fixture page: a title, text with the common word (a varying number of times, so the
@@ -219,10 +213,10 @@ struct RunningBrowser {
     _profile: tempfile::TempDir,
 }
 
-async fn launch_browser() -> anyhow::Result<RunningBrowser> {
+async fn launch_browser(chromium: &std::path::Path) -> anyhow::Result<RunningBrowser> {
     let profile = tempfile::tempdir()?;
     let config = BrowserConfig::builder()
-        .chrome_executable(CHROMIUM)
+        .chrome_executable(chromium)
         .no_sandbox()
         .new_headless_mode()
         .window_size(DESKTOP.0, DESKTOP.1)
@@ -556,15 +550,9 @@ impl Scenario<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_ui_works_in_a_real_browser() {
-    if !std::path::Path::new(CHROMIUM).exists() {
-        if under_ci() {
-            panic!("{CHROMIUM} is missing: the browser test must run under CI");
-        }
-        eprintln!(
-            "skipping the browser test: {CHROMIUM} is not installed (apt-get install chromium)"
-        );
+    let Some(chromium) = need::chromium("the browser test") else {
         return;
-    }
+    };
     let started = Instant::now();
     let site = Server::start(lighthouse_site()).await.unwrap();
     let seeded = Server::start(
@@ -600,7 +588,7 @@ async fn web_ui_works_in_a_real_browser() {
         .unwrap_or_else(|e| panic!("{e}\n{}", peers[0].log_tail()));
     let crawled = started.elapsed();
 
-    let browser = launch_browser().await.unwrap();
+    let browser = launch_browser(&chromium).await.unwrap();
     // Browse the peer that owns the fixture site (the first peer crawled it too while it was
     // alone, then handed it over), so the peer page shows its documents.
     let mut docs = Vec::new();

@@ -4,6 +4,7 @@
 
 use peersearch_tests::fixture::{self, linked_sites};
 use peersearch_tests::harness::{PeerOptions, PeerProcess, start_network_with, wait_network_idle};
+use peersearch_tests::{need, ownership};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,7 @@ fn args() -> Vec<String> {
 }
 
 fn env() -> Vec<(String, String)> {
-    vec![("PEERSEARCH_MAINTENANCE_MS".into(), "1000".into())]
+    vec![("PEERSEARCH_MAINTENANCE_INTERVAL_MS".into(), "1000".into())]
 }
 
 /// Seed `url` through `peer`'s API.
@@ -55,7 +56,8 @@ fn documents() -> Vec<(String, String)> {
 }
 
 /// Recall of `docs` through `root` (network scope, a few queries in flight at once), and the
-/// p95 of `took_ms`. A query error fails the test: partial answers are fine, errors are not.
+/// p95 of `took_ms` (a measurement to print: real processes on a shared machine give no time
+/// bound to assert). A query error fails the test: partial answers are fine, errors are not.
 async fn recall(root: &PeerProcess, docs: &[(String, String)], timeout_ms: u64) -> (f64, u64) {
     use futures::StreamExt;
     let results: Vec<(bool, u64)> = futures::stream::iter(docs.iter())
@@ -128,15 +130,14 @@ async fn killing_five_of_sixteen_peers_keeps_recall_and_repairs_copies() {
     // What placement predicts: a document survives when one of its site's R owners lives.
     // (Three copies on random peers predict about 98 %; documents are placed by site, so one
     // run can lose a whole site: the test holds the network to finding every survivor.)
-    let all_ids: Vec<libp2p::PeerId> = peers.iter().map(|p| p.peer_id().parse().unwrap()).collect();
-    let killed: Vec<libp2p::PeerId> = ids.iter().map(|i| i.parse().unwrap()).collect();
+    // The owners come from the test kit's own reading of the design, not from the node's code.
+    let all_ids: Vec<String> = peers.iter().map(PeerProcess::peer_id).collect();
     let surviving_sites = sites
         .iter()
         .filter(|s| {
-            let key = peersearch_node::ownership::SiteKey::of(&s.addr.to_string());
-            peersearch_node::ownership::owners(&key, all_ids[0], &all_ids, R)
+            ownership::owners(&s.addr.to_string(), &all_ids, R)
                 .iter()
-                .any(|o| !killed.contains(o))
+                .any(|o| !ids.contains(o))
         })
         .count();
     let predicted = surviving_sites as f64 / SITES as f64;
@@ -144,15 +145,14 @@ async fn killing_five_of_sixteen_peers_keeps_recall_and_repairs_copies() {
         p.kill9();
     }
     let (right_away, p95) = recall(&peers[0], &docs, 2000).await;
-    println!(
+    eprintln!(
         "recall right after killing {KILLED} of {PEERS} peers (R={R}): {right_away:.3} \
-         (placement predicts {predicted:.3}), p95 {p95} ms"
+         (placement predicts {predicted:.3}); measured p95 took_ms {p95} with a 2000 ms deadline"
     );
     assert!(
         right_away >= predicted,
         "recall {right_away} below what survived ({predicted})"
     );
-    assert!(p95 <= 2000 + 500, "p95 {p95} ms past the 2000 ms deadline");
 
     // The survivors bring every document back to R copies.
     let survivors: Vec<&PeerProcess> = peers[..PEERS - KILLED].iter().collect();
@@ -298,8 +298,7 @@ async fn rolling_churn_while_crawling_and_querying_loses_nothing() {
     const MIN_LIVE: usize = 5;
     const CHURN_FOR: Duration = Duration::from_secs(100);
     let (sites, logs) = linked_sites(SITES, PAGES).await.unwrap();
-    let dir = std::mem::ManuallyDrop::new(tempfile::tempdir().unwrap());
-    println!("DEBUG dir {}", dir.path().display());
+    let dir = tempfile::tempdir().unwrap();
     // Each peer slot crawls from its own loopback address, so the fixture's log says who
     // fetched what.
     let ip_of = |slot: usize| format!("127.0.1.{}", slot + 1);
@@ -531,16 +530,24 @@ async fn rolling_churn_while_crawling_and_querying_loses_nothing() {
 struct SmallDisk(std::path::PathBuf);
 
 impl SmallDisk {
-    /// Mount a tmpfs of `mib` MiB at `dir`; `None` when this process may not mount (not root).
-    fn mount(dir: &std::path::Path, mib: u32) -> Option<SmallDisk> {
-        std::fs::create_dir_all(dir).ok()?;
-        let ok = std::process::Command::new("mount")
+    /// Mount a tmpfs of `mib` MiB at `dir`; why not when this process may not mount (not
+    /// root).
+    fn mount(dir: &std::path::Path, mib: u32) -> Result<SmallDisk, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let out = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
             .arg(dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| SmallDisk(dir.to_path_buf()))
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if out.status.success() {
+            Ok(SmallDisk(dir.to_path_buf()))
+        } else {
+            Err(format!(
+                "mount -t tmpfs failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
     }
 
     /// Fill the disk with `filler` until the file system says it is full.
@@ -572,14 +579,15 @@ impl Drop for SmallDisk {
 
 /// A full disk: commits fail with a logged error while search keeps answering from what was
 /// committed; when space returns the peer commits what it crawled meanwhile, and nothing is
-/// lost across a restart. Runs where the test may mount a tmpfs (root, as in CI).
+/// lost across a restart. Needs permission to mount a tmpfs (root, as in CI); fails without
+/// it unless `PEERSEARCH_SKIP_TMPFS=1`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_disk_fails_commits_keeps_search_and_recovers() {
     const FIRST: usize = 20;
     const SECOND: usize = 30;
     let dir = tempfile::tempdir().unwrap();
-    let Some(disk) = SmallDisk::mount(&dir.path().join("disk"), 24) else {
-        eprintln!("SKIPPED: full_disk test needs permission to mount a tmpfs (run as root)");
+    let mounted = SmallDisk::mount(&dir.path().join("disk"), 24);
+    let Some(disk) = need::TMPFS.check("the full-disk test", mounted) else {
         return;
     };
     let site_a = fixture::Server::start(

@@ -2,8 +2,9 @@
 //! Rust Book, the Cargo Book and the Reference (the HTML documentation rustup installs), each
 //! book served as its own site on loopback and crawled by one peer. MRR@10 must be >= 0.9.
 
-use peersearch_tests::fixture::{Server, rust_docs_dir, static_dir_router};
+use peersearch_tests::fixture::{Server, static_dir_router};
 use peersearch_tests::harness::{PeerOptions, PeerProcess};
+use peersearch_tests::need;
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::Path;
@@ -74,8 +75,7 @@ fn pages(dir: &Path, suffix: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_item_queries_on_the_rust_books_reach_mrr_0_9() {
-    let Some(docs) = rust_docs_dir() else {
-        eprintln!("rust docs not installed; the quality test needs rustup's rust-docs component");
+    let Some(docs) = need::rust_docs("the quality test") else {
         return;
     };
     let mut servers = Vec::new();

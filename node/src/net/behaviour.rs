@@ -12,9 +12,9 @@ use libp2p::{Multiaddr, StreamProtocol, allow_block_list, connection_limits, ide
 use peersearch_indexer::TermStats;
 
 use super::wire::{
-    self, ByteCounter, Codec, DigestRequest, DigestResponse, HandoffRequest, HandoffResponse,
-    Limits, ReplicateRequest, ReplicateResponse, Reply, SearchRequest, SearchResponse,
-    StatsRequest, Traffic,
+    self, ByteCounter, ClaimRequest, ClaimResponse, Codec, DigestRequest, DigestResponse,
+    HandoffRequest, HandoffResponse, Limits, ReplicateRequest, ReplicateResponse, Reply,
+    SearchRequest, SearchResponse, StatsRequest, Traffic,
 };
 
 /// Kademlia protocol name: peersearch's own DHT, never the IPFS one.
@@ -70,6 +70,8 @@ mod composed {
         pub replicate: RrBehaviour<ReplicateRequest, ReplicateResponse>,
         /// Replica digests.
         pub digest: RrBehaviour<DigestRequest, DigestResponse>,
+        /// Site claims.
+        pub claim: RrBehaviour<ClaimRequest, ClaimResponse>,
     }
 }
 
@@ -147,6 +149,12 @@ impl Behaviour {
                 wire::DIGEST_LIMITS,
                 REQUEST_TIMEOUT,
                 counter(&wire::DIGEST_PROTOCOL),
+            ),
+            claim: rr(
+                wire::CLAIM_PROTOCOL,
+                wire::CLAIM_LIMITS,
+                REQUEST_TIMEOUT,
+                counter(&wire::CLAIM_PROTOCOL),
             ),
         }
     }

@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::behaviour::{Behaviour, REQUEST_TIMEOUT};
 use super::error::{Error, Result};
 use super::wire::{
-    DigestRequest, DigestResponse, HandoffRequest, HandoffResponse, ReplicateRequest,
-    ReplicateResponse, Reply, SearchRequest, SearchResponse, StatsRequest, Traffic,
+    ClaimRequest, ClaimResponse, DigestRequest, DigestResponse, HandoffRequest, HandoffResponse,
+    ReplicateRequest, ReplicateResponse, Reply, SearchRequest, SearchResponse, StatsRequest,
+    Traffic,
 };
 
 /// Grace added to the behaviour's own request timeout for the client-side deadline of
@@ -84,6 +85,15 @@ pub enum Event {
         request: DigestRequest,
         /// Where to answer.
         reply: Responder<DigestResponse>,
+    },
+    /// A peer claims a site: yield its crawl (or refuse, when closer to it).
+    InboundClaim {
+        /// Who claims.
+        peer: PeerId,
+        /// The request.
+        request: ClaimRequest,
+        /// Where to answer.
+        reply: Responder<ClaimResponse>,
     },
     /// The first connection to a peer opened (it is alive).
     PeerConnected(PeerId),
@@ -168,6 +178,7 @@ pub(crate) enum OutboundRequest {
     Handoff(HandoffRequest, oneshot::Sender<Result<HandoffResponse>>),
     Replicate(ReplicateRequest, oneshot::Sender<Result<ReplicateResponse>>),
     Digest(DigestRequest, oneshot::Sender<Result<DigestResponse>>),
+    Claim(ClaimRequest, oneshot::Sender<Result<ClaimResponse>>),
 }
 
 /// What a [`Client`] asks the event loop.
@@ -278,7 +289,7 @@ impl Client {
     }
 
     /// Ask `peer` to search its shard. Returns within `timeout` whatever happens; a response
-    /// with more than `top_k` hits or non-finite scores is [`Error::Protocol`].
+    /// that fails [`super::wire::validate_search_answer`] is [`Error::Protocol`].
     pub async fn search(
         &self,
         peer: PeerId,
@@ -328,6 +339,15 @@ impl Client {
     pub async fn digest(&self, peer: PeerId, request: DigestRequest) -> Result<DigestResponse> {
         self.ask(REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE, |tx| {
             Command::Request(peer, OutboundRequest::Digest(request, tx))
+        })
+        .await?
+    }
+
+    /// Claim a site from `peer`: it yields the site's crawl and answers with its crawl
+    /// state. Deadline: [`REQUEST_TIMEOUT`].
+    pub async fn claim(&self, peer: PeerId, request: ClaimRequest) -> Result<ClaimResponse> {
+        self.ask(REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE, |tx| {
+            Command::Request(peer, OutboundRequest::Claim(request, tx))
         })
         .await?
     }

@@ -1,6 +1,6 @@
 //! The p2p layer: a libp2p swarm (TCP + noise + yamux, and QUIC) running Kademlia under
 //! `/peersearch/kad/1.0.0`, identify, ping, and one request-response protocol per
-//! peersearch message pair (search, term statistics, hand-off, replication, digest).
+//! peersearch message pair (search, term statistics, hand-off, replication, digest, claim).
 //!
 //! The shape follows rust-libp2p's file-sharing example: [`new`] returns a cloneable
 //! [`Client`] handle, a stream of [`Event`]s and an [`EventLoop`] that owns the swarm. The
@@ -37,9 +37,13 @@
 
 mod behaviour;
 mod client;
+mod codec;
 mod error;
 mod event_loop;
 mod fsutil;
+// Test hooks (cargo feature `test-hooks`): misbehaviour for the hostile-peer tests.
+#[cfg(feature = "test-hooks")]
+pub(crate) mod hooks;
 mod identity;
 mod peers;
 pub mod wire;
@@ -54,8 +58,8 @@ pub use event_loop::{EventLoop, IDLE_CONNECTION_TIMEOUT, new};
 pub use identity::{KEY_FILE, load_or_create_keypair};
 pub use peers::{BAN_DURATION, BAN_THRESHOLD, DEAD_AFTER_FAILURES, KNOWN_PEERS_FILE};
 pub use wire::{
-    DigestRequest, DigestResponse, HandoffRequest, HandoffResponse, HandoffUrl, ReplicateRequest,
-    ReplicateResponse, SearchRequest, SearchResponse, StatsRequest,
+    ClaimRequest, ClaimResponse, DigestRequest, DigestResponse, HandoffRequest, HandoffResponse,
+    Link, ReplicateRequest, ReplicateResponse, SearchRequest, SearchResponse, StatsRequest,
 };
 
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
@@ -40,13 +40,6 @@ struct KnownPeerEntry {
 pub(crate) struct KnownPeers {
     entries: Vec<(PeerId, Vec<Multiaddr>, u64)>,
     dirty: bool,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl KnownPeers {
@@ -127,7 +120,8 @@ impl KnownPeers {
                 merged.push(a.clone());
             }
         }
-        self.entries.insert(0, (peer, merged, unix_now()));
+        self.entries
+            .insert(0, (peer, merged, crate::clock::now_unix()));
         self.entries.truncate(MAX_KNOWN_PEERS);
         self.dirty = true;
     }

@@ -4,18 +4,12 @@
 //! Every response travels as [`Reply<T>`] (`Result<T, String>`): a peer that cannot serve a
 //! request (its shard failed, its disk is full) says so instead of going silent.
 
-use std::collections::BTreeMap;
-use std::io;
-use std::marker::PhantomData;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use futures::prelude::*;
 use libp2p::StreamProtocol;
-use libp2p::request_response;
+use peersearch_crawler::SiteState;
 use peersearch_indexer::{Document, Hit, TermStats};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+pub use super::codec::{ByteCounter, Codec, Traffic, WireError, decode_payload, encode_frame};
 
 /// Protocol of leaf searches.
 pub const SEARCH_PROTOCOL: StreamProtocol = StreamProtocol::new("/peersearch/search/1.0.0");
@@ -27,6 +21,8 @@ pub const HANDOFF_PROTOCOL: StreamProtocol = StreamProtocol::new("/peersearch/ha
 pub const REPLICATE_PROTOCOL: StreamProtocol = StreamProtocol::new("/peersearch/replicate/1.0.0");
 /// Protocol of replica digests (which documents of a site a peer holds).
 pub const DIGEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/peersearch/digest/1.0.0");
+/// Protocol of site claims (the closest owner asks the others to yield a site's crawl).
+pub const CLAIM_PROTOCOL: StreamProtocol = StreamProtocol::new("/peersearch/claim/1.0.0");
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -60,7 +56,13 @@ pub const HANDOFF_LIMITS: Limits = Limits {
 /// site's crawl state.
 pub const REPLICATE_LIMITS: Limits = Limits {
     request: 16 * MIB,
-    // The answer to a claim carries a site's crawl state.
+    // An acknowledgement.
+    response: 64 * KIB,
+};
+/// A claim names one site; its answer carries the site's whole crawl state (queued and done
+/// URLs, a few KiB of URL each, capped per site by the crawler).
+pub const CLAIM_LIMITS: Limits = Limits {
+    request: 64 * KIB,
     response: 16 * MIB,
 };
 /// A digest may list every URL of a site with its fetch time.
@@ -100,9 +102,10 @@ pub struct StatsRequest {
     pub query: String,
 }
 
-/// One URL handed off to the owner of its site.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HandoffUrl {
+/// A URL to crawl and how it was found: the one link type of the node, used by hand-offs,
+/// replicated crawl progress and parked links alike.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Link {
     /// Absolute URL.
     pub url: String,
     /// Crawl depth at which it was found.
@@ -115,7 +118,7 @@ pub struct HandoffUrl {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HandoffRequest {
     /// The URLs.
-    pub urls: Vec<HandoffUrl>,
+    pub urls: Vec<Link>,
     /// How many times this batch was already forwarded (bounded by the node).
     pub hops: u8,
 }
@@ -135,9 +138,9 @@ pub struct ReplicateRequest {
     pub site: String,
     /// Documents to upsert.
     pub docs: Vec<Document>,
-    /// Opaque crawl state of the site, so a replica can resume the crawl if it becomes
-    /// the primary.
-    pub site_state: Option<Vec<u8>>,
+    /// The crawl state of the site, so a replica can resume the crawl if it becomes the
+    /// primary.
+    pub site_state: Option<SiteState>,
     /// URLs whose documents must be removed.
     pub deletes: Vec<String>,
     /// URLs the primary crawled and committed in this batch (with or without a document:
@@ -148,12 +151,7 @@ pub struct ReplicateRequest {
     /// Links to pages of the same site found by the pages of this batch: a replica keeps
     /// them, so a primary killed between two crawl-state shares loses no part of the site.
     #[serde(default)]
-    pub links: Vec<HandoffUrl>,
-    /// The sender is the closest live owner of the site and is about to crawl it: the
-    /// receiver stops crawling the site if it does (after its fetches in flight are
-    /// committed) and answers with everything it knows of the site's crawl.
-    #[serde(default)]
-    pub claim: bool,
+    pub links: Vec<Link>,
 }
 
 /// Acknowledgement of a replication batch, sent after the documents were stored.
@@ -161,9 +159,51 @@ pub struct ReplicateRequest {
 pub struct ReplicateResponse {
     /// How many documents were stored.
     pub stored: u32,
-    /// The answer to a claim: the site's crawl state as the receiver knew it (JSON).
-    #[serde(default)]
-    pub site_state: Option<Vec<u8>>,
+}
+
+/// The sender is the closest live owner of `site` and is about to crawl it: the receiver
+/// stops crawling the site if it does (after its fetches in flight are committed) and answers
+/// with everything it knows of the site's crawl. A receiver closer to the site refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimRequest {
+    /// The site authority.
+    pub site: String,
+}
+
+/// The answer to a claim: the site's crawl state as the receiver knew it (its own queue and
+/// done URLs, plus what it parked as a replica).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimResponse {
+    /// The crawl state.
+    pub state: SiteState,
+}
+
+/// Longest URL or title a search hit may carry (the crawler caps URLs at 2 KiB).
+pub const MAX_HIT_FIELD: usize = 4096;
+/// Longest snippet a search hit may carry (the indexer's snippets are a few hundred bytes).
+pub const MAX_HIT_SNIPPET: usize = 16 * 1024;
+
+/// Check a leaf's search answer before trusting it: no more hits than asked, finite scores
+/// (the root merges by score), sane sizes. The one check of leaf answers: the event loop
+/// applies it to every search response, and a peer that breaks it misbehaved
+/// ([`Error::Protocol`](super::Error::Protocol)).
+pub fn validate_search_answer(resp: &SearchResponse, top_k: u32) -> super::Result<()> {
+    let invalid = |why: String| Err(super::Error::Protocol(why));
+    if resp.hits.len() as u64 > u64::from(top_k) {
+        return invalid(format!("{} hits for top_k {top_k}", resp.hits.len()));
+    }
+    for h in &resp.hits {
+        if !h.score.is_finite() {
+            return invalid("non-finite score".into());
+        }
+        if h.url.len() > MAX_HIT_FIELD
+            || h.title.len() > MAX_HIT_FIELD
+            || h.snippet.len() > MAX_HIT_SNIPPET
+        {
+            return invalid("oversized hit".into());
+        }
+    }
+    Ok(())
 }
 
 /// Ask a peer what it holds of one site.
@@ -187,245 +227,9 @@ pub struct DigestResponse {
     pub urls: Option<Vec<(String, i64)>>,
 }
 
-/// Why a frame was rejected by the codec. Carried inside the `io::Error` that
-/// request-response reports, so the event loop can tell misbehaviour from a closed stream.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WireError {
-    /// The length prefix exceeds the cap.
-    #[error("frame of {size} bytes exceeds cap of {max}")]
-    TooLarge {
-        /// Claimed size.
-        size: u64,
-        /// Cap.
-        max: u64,
-    },
-    /// The payload is not valid CBOR for the expected type.
-    #[error("undecodable frame: {0}")]
-    Decode(String),
-}
-
-impl WireError {
-    /// Find the [`WireError`] inside an `io::Error` produced by [`Codec`], if any.
-    pub fn from_io(err: &io::Error) -> Option<&WireError> {
-        err.get_ref().and_then(|e| e.downcast_ref::<WireError>())
-    }
-}
-
-impl From<WireError> for io::Error {
-    fn from(e: WireError) -> Self {
-        io::Error::new(io::ErrorKind::InvalidData, e)
-    }
-}
-
-/// Bytes sent and received on one protocol (payload and framing).
-#[derive(Debug, Default)]
-pub struct ByteCounter {
-    sent: AtomicU64,
-    received: AtomicU64,
-}
-
-impl ByteCounter {
-    /// `(sent, received)` so far.
-    pub fn get(&self) -> (u64, u64) {
-        (
-            self.sent.load(Ordering::Relaxed),
-            self.received.load(Ordering::Relaxed),
-        )
-    }
-    fn add_sent(&self, n: u64) {
-        self.sent.fetch_add(n, Ordering::Relaxed);
-    }
-    fn add_received(&self, n: u64) {
-        self.received.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-/// Byte counters of every request-response protocol, by protocol name.
-#[derive(Debug, Default)]
-pub struct Traffic {
-    counters: std::sync::Mutex<BTreeMap<String, Arc<ByteCounter>>>,
-}
-
-impl Traffic {
-    /// The counter of `protocol`, created on first use.
-    pub fn counter(&self, protocol: &str) -> Arc<ByteCounter> {
-        let mut map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(protocol.to_owned()).or_default().clone()
-    }
-
-    /// `(sent, received)` bytes per protocol name.
-    pub fn snapshot(&self) -> BTreeMap<String, (u64, u64)> {
-        let map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        map.iter().map(|(k, c)| (k.clone(), c.get())).collect()
-    }
-}
-
-/// Length of the frame header: a big-endian `u32` payload length.
-const HEADER_LEN: u64 = 4;
-
-/// A request-response codec: length-prefixed CBOR with a cap per direction and byte counts.
-///
-/// CBOR itself is done by libp2p's `cbor` codec (cbor4ii) over an in-memory buffer; this
-/// type adds the framing, so an oversized message is refused from its length prefix before
-/// any of it is read, and a truncated one is told apart from an undecodable one.
-pub struct Codec<Req, Resp> {
-    limits: Limits,
-    counter: Arc<ByteCounter>,
-    _types: PhantomData<fn() -> (Req, Resp)>,
-}
-
-impl<Req, Resp> Clone for Codec<Req, Resp> {
-    fn clone(&self) -> Self {
-        Self {
-            limits: self.limits,
-            counter: self.counter.clone(),
-            _types: PhantomData,
-        }
-    }
-}
-
-impl<Req, Resp> Codec<Req, Resp> {
-    /// A codec with the given caps, counting bytes into `counter`.
-    pub fn new(limits: Limits, counter: Arc<ByteCounter>) -> Self {
-        Self {
-            limits,
-            counter,
-            _types: PhantomData,
-        }
-    }
-
-    /// The caps of this codec.
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-}
-
-impl<Req, Resp> Codec<Req, Resp>
-where
-    Req: Serialize + DeserializeOwned + Send,
-    Resp: Serialize + DeserializeOwned + Send,
-{
-    fn cbor(max: u64) -> request_response::cbor::codec::Codec<Req, Resp> {
-        request_response::cbor::codec::Codec::default()
-            .set_request_size_maximum(max)
-            .set_response_size_maximum(max)
-    }
-}
-
-/// Encode one value as a frame (length prefix + CBOR), refusing values over `max`.
-pub async fn encode_frame<T: Serialize + DeserializeOwned + Send>(
-    value: T,
-    max: u64,
-) -> io::Result<Vec<u8>> {
-    use request_response::Codec as _;
-    let mut payload = Vec::new();
-    Codec::<T, T>::cbor(max)
-        .write_request(&SEARCH_PROTOCOL, &mut payload, value)
-        .await?;
-    let size = payload.len() as u64;
-    if size > max || size > u64::from(u32::MAX) {
-        return Err(WireError::TooLarge { size, max }.into());
-    }
-    let mut frame = Vec::with_capacity(payload.len() + HEADER_LEN as usize);
-    frame.extend_from_slice(&(size as u32).to_be_bytes());
-    frame.extend_from_slice(&payload);
-    Ok(frame)
-}
-
-/// Decode one frame's payload (without its length prefix).
-pub async fn decode_payload<T: Serialize + DeserializeOwned + Send>(
-    payload: &[u8],
-) -> io::Result<T> {
-    use request_response::Codec as _;
-    let mut reader = payload;
-    Codec::<T, T>::cbor(payload.len() as u64)
-        .read_request(&SEARCH_PROTOCOL, &mut reader)
-        .await
-        .map_err(|e| WireError::Decode(e.to_string()).into())
-}
-
-/// Read one frame from `io`: the length prefix, checked against `max`, then the payload.
-async fn read_frame<T: AsyncRead + Unpin + Send>(
-    io: &mut T,
-    max: u64,
-    counter: &ByteCounter,
-) -> io::Result<Vec<u8>> {
-    let mut header = [0u8; HEADER_LEN as usize];
-    io.read_exact(&mut header).await?;
-    let size = u64::from(u32::from_be_bytes(header));
-    counter.add_received(HEADER_LEN);
-    if size > max {
-        return Err(WireError::TooLarge { size, max }.into());
-    }
-    let mut payload = vec![0u8; size as usize];
-    io.read_exact(&mut payload).await?;
-    counter.add_received(size);
-    Ok(payload)
-}
-
-impl<Req, Resp> request_response::Codec for Codec<Req, Resp>
-where
-    Req: Serialize + DeserializeOwned + Send + 'static,
-    Resp: Serialize + DeserializeOwned + Send + 'static,
-{
-    type Protocol = StreamProtocol;
-    type Request = Req;
-    type Response = Resp;
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Req>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        let payload = read_frame(io, self.limits.request, &self.counter).await?;
-        decode_payload(&payload).await
-    }
-
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        let payload = read_frame(io, self.limits.response, &self.counter).await?;
-        decode_payload(&payload).await
-    }
-
-    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Req) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        let frame = encode_frame(req, self.limits.request).await?;
-        io.write_all(&frame).await?;
-        self.counter.add_sent(frame.len() as u64);
-        Ok(())
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        resp: Resp,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        let frame = encode_frame(resp, self.limits.response).await?;
-        io.write_all(&frame).await?;
-        self.counter.add_sent(frame.len() as u64);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::io::Cursor;
-    use request_response::Codec as _;
-
-    type SearchCodec = Codec<SearchRequest, Reply<SearchResponse>>;
-
-    fn codec(limits: Limits) -> (SearchCodec, Arc<ByteCounter>) {
-        let counter = Arc::new(ByteCounter::default());
-        (Codec::new(limits, counter.clone()), counter)
-    }
 
     fn hit(i: usize) -> Hit {
         Hit {
@@ -436,153 +240,6 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn request_and_response_round_trip_and_are_counted() {
-        let (mut c, counter) = codec(SEARCH_LIMITS);
-        let req = SearchRequest {
-            query: "rust async".into(),
-            top_k: 10,
-            stats: Some(TermStats::default()),
-        };
-        let mut buf = Vec::new();
-        c.write_request(&SEARCH_PROTOCOL, &mut buf, req.clone())
-            .await
-            .unwrap();
-        let sent = buf.len() as u64;
-        let back = c
-            .read_request(&SEARCH_PROTOCOL, &mut Cursor::new(buf))
-            .await
-            .unwrap();
-        assert_eq!(back, req);
-
-        let resp: Reply<SearchResponse> = Ok(SearchResponse {
-            hits: vec![hit(1)],
-            total_matches: 7,
-        });
-        let mut buf = Vec::new();
-        c.write_response(&SEARCH_PROTOCOL, &mut buf, resp.clone())
-            .await
-            .unwrap();
-        let sent = sent + buf.len() as u64;
-        let back = c
-            .read_response(&SEARCH_PROTOCOL, &mut Cursor::new(buf))
-            .await
-            .unwrap();
-        assert_eq!(back, resp);
-        assert_eq!(counter.get(), (sent, sent));
-    }
-
-    #[tokio::test]
-    async fn remote_error_round_trips() {
-        let (mut c, _) = codec(SEARCH_LIMITS);
-        let mut buf = Vec::new();
-        c.write_response(&SEARCH_PROTOCOL, &mut buf, Err("shard failed".into()))
-            .await
-            .unwrap();
-        let back = c
-            .read_response(&SEARCH_PROTOCOL, &mut Cursor::new(buf))
-            .await
-            .unwrap();
-        assert_eq!(back, Err("shard failed".to_string()));
-    }
-
-    #[tokio::test]
-    async fn junk_bytes_are_a_decode_error() {
-        let (mut c, _) = codec(SEARCH_LIMITS);
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        for len in [1usize, 7, 64, 1000] {
-            let mut frame = (len as u32).to_be_bytes().to_vec();
-            for _ in 0..len {
-                // xorshift: deterministic pseudo-random junk
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                frame.push(seed as u8);
-            }
-            let err = c
-                .read_response(&SEARCH_PROTOCOL, &mut Cursor::new(frame))
-                .await
-                .unwrap_err();
-            assert!(
-                matches!(WireError::from_io(&err), Some(WireError::Decode(_))),
-                "len {len}: {err}"
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn deeply_nested_cbor_is_rejected_without_overflow() {
-        let (mut c, _) = codec(SEARCH_LIMITS);
-        // 100 000 nested one-element arrays (0x81).
-        let payload = vec![0x81u8; 100_000];
-        let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
-        frame.extend_from_slice(&payload);
-        let err = c
-            .read_response(&SEARCH_PROTOCOL, &mut Cursor::new(frame))
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            WireError::from_io(&err),
-            Some(WireError::Decode(_))
-        ));
-    }
-
-    #[tokio::test]
-    async fn oversized_frame_is_refused_from_its_length_prefix() {
-        let (mut c, counter) = codec(SEARCH_LIMITS);
-        let claimed = SEARCH_LIMITS.response + 1;
-        // Only the header is present: the codec must refuse before waiting for the body.
-        let frame = (claimed as u32).to_be_bytes().to_vec();
-        let err = c
-            .read_response(&SEARCH_PROTOCOL, &mut Cursor::new(frame))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            WireError::from_io(&err),
-            Some(&WireError::TooLarge {
-                size: claimed,
-                max: SEARCH_LIMITS.response
-            })
-        );
-        assert_eq!(counter.get(), (0, HEADER_LEN));
-    }
-
-    #[tokio::test]
-    async fn writer_refuses_a_response_over_the_cap() {
-        let (mut c, counter) = codec(Limits {
-            request: 1024,
-            response: 1024,
-        });
-        let resp: Reply<SearchResponse> = Ok(SearchResponse {
-            hits: (0..100).map(hit).collect(),
-            total_matches: 100,
-        });
-        let mut buf = Vec::new();
-        let err = c
-            .write_response(&SEARCH_PROTOCOL, &mut buf, resp)
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            WireError::from_io(&err),
-            Some(WireError::TooLarge { max: 1024, .. })
-        ));
-        assert!(buf.is_empty(), "nothing written");
-        assert_eq!(counter.get(), (0, 0));
-    }
-
-    #[tokio::test]
-    async fn truncated_frame_is_an_eof_not_a_decode_error() {
-        let (mut c, _) = codec(SEARCH_LIMITS);
-        let mut frame = 100u32.to_be_bytes().to_vec();
-        frame.extend_from_slice(&[0xa0; 10]);
-        let err = c
-            .read_response(&SEARCH_PROTOCOL, &mut Cursor::new(frame))
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
-        assert!(WireError::from_io(&err).is_none());
-    }
-
     #[test]
     fn protocols_are_versioned_peersearch_names() {
         for p in [
@@ -591,6 +248,7 @@ mod tests {
             HANDOFF_PROTOCOL,
             REPLICATE_PROTOCOL,
             DIGEST_PROTOCOL,
+            CLAIM_PROTOCOL,
         ] {
             assert!(p.as_ref().starts_with("/peersearch/"));
             assert!(p.as_ref().ends_with("/1.0.0"));
@@ -598,13 +256,42 @@ mod tests {
     }
 
     #[test]
-    fn traffic_snapshot_lists_counters_by_protocol() {
-        let traffic = Traffic::default();
-        traffic.counter("/a").add_sent(3);
-        traffic.counter("/a").add_received(4);
-        traffic.counter("/b");
-        let snap = traffic.snapshot();
-        assert_eq!(snap.get("/a"), Some(&(3, 4)));
-        assert_eq!(snap.get("/b"), Some(&(0, 0)));
+    fn search_answers_over_top_k_or_with_bad_scores_or_sizes_are_invalid() {
+        let ok = |hits: Vec<Hit>, k| {
+            validate_search_answer(
+                &SearchResponse {
+                    hits,
+                    total_matches: 0,
+                },
+                k,
+            )
+        };
+        assert!(ok((0..11).map(hit).collect(), 10).is_err());
+        assert!(ok((0..10).map(hit).collect(), 10).is_ok());
+        let mut nan = hit(1);
+        nan.score = f32::NAN;
+        assert!(ok(vec![nan], 10).is_err());
+        let mut big = hit(1);
+        big.snippet = "x".repeat(MAX_HIT_SNIPPET + 1);
+        assert!(ok(vec![big], 10).is_err());
+    }
+
+    #[tokio::test]
+    async fn claim_answers_carry_a_typed_crawl_state() {
+        let state = SiteState {
+            site: "a.example".into(),
+            queued: vec![peersearch_crawler::QueuedUrl {
+                url: peersearch_crawler::normalize("http://a.example/x", None).unwrap(),
+                depth: 2,
+                anchors: vec!["x".into()],
+            }],
+            done: Vec::new(),
+        };
+        let resp: Reply<ClaimResponse> = Ok(ClaimResponse { state });
+        let frame = encode_frame(resp.clone(), CLAIM_LIMITS.response)
+            .await
+            .unwrap();
+        let back: Reply<ClaimResponse> = decode_payload(&frame[4..]).await.unwrap();
+        assert_eq!(back, resp);
     }
 }

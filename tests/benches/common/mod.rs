@@ -9,8 +9,8 @@
 #![allow(dead_code)] // each bench uses a different part of this module
 
 use peersearch_indexer::Document;
-use peersearch_tests::fixture::rust_docs_dir;
 use peersearch_tests::harness::PeerProcess;
+use peersearch_tests::need;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -99,11 +99,12 @@ fn to_document(root: &Path, path: &Path) -> Option<Document> {
 
 /// The first `n` documents of the Rust docs (books, then std & co, then core), extracted
 /// with `peersearch_crawler::extract` on 2 threads. Deterministic for a given toolchain.
-/// Fails when the rust-docs component is not installed.
+/// Panics when the rust-docs component is not installed, unless `PEERSEARCH_SKIP_RUST_DOCS=1`:
+/// then the bench says it is skipped on purpose and exits 0 (it has nothing to measure).
 pub fn rust_docs_corpus(n: usize) -> anyhow::Result<Vec<Document>> {
-    let root = rust_docs_dir().ok_or_else(|| {
-        anyhow::anyhow!("rust docs not installed (rustup component add rust-docs)")
-    })?;
+    let Some(root) = need::rust_docs("the benchmark corpus") else {
+        std::process::exit(0);
+    };
     let started = Instant::now();
     let mut files = Vec::new();
     for d in CORPUS_DIRS {
@@ -342,7 +343,9 @@ pub async fn p2p_counters(
 
 /// A counter without labels (or with the given label set verbatim), from `/metrics`.
 pub async fn metric_value(peer: &PeerProcess, series: &str) -> anyhow::Result<u64> {
-    let (_, text) = peersearch_tests::harness::http_get(&format!("{}/metrics", peer.base)).await?;
+    let (status, text) =
+        peersearch_tests::harness::http_get(&format!("{}/metrics", peer.base)).await?;
+    anyhow::ensure!(status == 200, "/metrics answered {status}");
     Ok(text
         .lines()
         .find_map(|l| {
@@ -360,7 +363,7 @@ pub fn require_peer_binary() -> anyhow::Result<()> {
     let bin = peersearch_tests::harness::binary();
     anyhow::ensure!(
         bin.exists(),
-        "{} not found: run `cargo build --release -p peersearch-node` first (or set PEERSEARCH_BIN)",
+        "{} not found: run the bench with `cargo bench -p peersearch-node` (or set PEERSEARCH_BIN)",
         bin.display()
     );
     eprintln!("peer binary: {}", bin.display());

@@ -2,16 +2,17 @@
 //! local HTTP servers (the Rust documentation that rustup installs, one site per book; a small
 //! built-in site when it is absent) and answer searches together. Needs no network.
 
-use crate::config::PeerConfig;
-use crate::peer::{self, PeerError, RunningPeer};
+use super::signal::wait_for_signal;
+use anyhow::{Context, Result};
 use axum::Router;
 use axum::extract::Path as UrlPath;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
+use peersearch_node::{PeerConfig, RunningPeer};
+use peersearch_web::{rust_docs_dir, static_dir};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use tracing::{info, warn};
 
 /// The books of the Rust documentation served as sites, in crawl order.
@@ -32,44 +33,6 @@ const DEMO_MAX_PAGES_PER_SITE: u64 = 3_000;
 const DEMO_CRAWL_RATE: f64 = 25.0;
 /// Replication in the demo: two copies keep indexing cheap on small machines.
 const DEMO_REPLICATION: usize = 2;
-
-/// Serve the files under `root` (read-only, no `..`).
-pub fn static_site(root: PathBuf) -> Router {
-    let root = Arc::new(root);
-    let serve = move |path: Option<UrlPath<String>>| {
-        let root = root.clone();
-        async move { serve_file(&root, path.map(|UrlPath(p)| p).unwrap_or_default()).await }
-    };
-    Router::new()
-        .route("/", get(serve.clone()))
-        .route("/{*path}", get(serve))
-}
-
-async fn serve_file(root: &Path, rel: String) -> Response {
-    if rel.split('/').any(|seg| seg == "..") {
-        return StatusCode::BAD_REQUEST.into_response();
-    }
-    let mut file = root.join(&rel);
-    if rel.is_empty()
-        || rel.ends_with('/')
-        || tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_dir())
-    {
-        file = file.join("index.html");
-    }
-    let ctype = match file.extension().and_then(|e| e.to_str()) {
-        Some("html") | Some("htm") => "text/html; charset=utf-8",
-        Some("css") => "text/css",
-        Some("js") => "text/javascript",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        Some("txt") => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    };
-    match tokio::fs::read(&file).await {
-        Ok(bytes) => ([(header::CONTENT_TYPE, ctype)], bytes).into_response(),
-        Err(_) => StatusCode::NOT_FOUND.into_response(),
-    }
-}
 
 /// The built-in site used when the Rust documentation is not installed.
 fn builtin_site() -> Router {
@@ -148,42 +111,26 @@ fn builtin_site() -> Router {
         )
 }
 
-async fn serve(router: Router) -> Result<SocketAddr, PeerError> {
+/// Serve a demo site on a free loopback port; its address.
+async fn serve(router: Router) -> Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|source| PeerError::Io {
-            context: "cannot bind a demo site".into(),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| PeerError::Io {
-        context: "demo site address".into(),
-        source,
-    })?;
+        .context("cannot bind a demo site")?;
+    let addr = listener.local_addr().context("demo site address")?;
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
     Ok(addr)
 }
 
-/// The Rust documentation rustup installs (`$(rustc --print sysroot)/share/doc/rust/html`), if
-/// present.
-pub fn rust_docs() -> Option<PathBuf> {
-    let out = std::process::Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()?;
-    let dir = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim()).join("share/doc/rust/html");
-    dir.join("book/index.html").exists().then_some(dir)
-}
-
 /// Start the demo sites; the seed URLs.
-async fn start_sites() -> Result<Vec<String>, PeerError> {
+async fn start_sites() -> Result<Vec<String>> {
     let mut seeds = Vec::new();
-    if let Some(docs) = rust_docs() {
+    if let Some(docs) = rust_docs_dir() {
         for book in BOOKS {
             let dir = docs.join(book);
             if dir.join("index.html").exists() {
-                let addr = serve(static_site(dir)).await?;
+                let addr = serve(static_dir(dir)).await?;
                 info!(book, site = %format!("http://{addr}/"), "serving a book of the rust documentation");
                 seeds.push(format!("http://{addr}/index.html"));
             }
@@ -200,11 +147,7 @@ async fn start_sites() -> Result<Vec<String>, PeerError> {
 }
 
 /// Run the demo until Ctrl-C / SIGTERM.
-pub async fn run(
-    peers: usize,
-    http: SocketAddr,
-    data_dir: Option<PathBuf>,
-) -> Result<(), PeerError> {
+pub async fn run(peers: usize, http: SocketAddr, data_dir: Option<PathBuf>) -> Result<()> {
     let (root, _tmp_guard) = match data_dir {
         Some(d) => (d, None),
         None => {
@@ -232,42 +175,52 @@ pub async fn run(
             allow_private_addresses: true,
             ..PeerConfig::default()
         };
-        let p = peer::start(config).await?;
+        let p = match peersearch_node::start(config).await {
+            Ok(p) => p,
+            Err(e) => {
+                // The peers already started still commit and flush before the demo exits.
+                shutdown_all(running).await;
+                return Err(e).with_context(|| format!("cannot start demo peer {i}"));
+            }
+        };
         if i == 0 {
-            let addrs = p.node.net().listen_addrs().await.unwrap_or_default();
-            bootstrap = addrs.iter().map(|a| a.to_string()).collect();
+            bootstrap = p
+                .listen_addrs()
+                .await
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
         }
         running.push(p);
     }
     // Let the peers find each other before seeding, so each site goes to its owner at once.
     for _ in 0..50 {
-        let n = running[0]
-            .node
-            .net()
-            .live_peers()
-            .await
-            .map(|p| p.len())
-            .unwrap_or(0);
-        if n + 1 >= peers {
+        if running[0].live_peer_count().await + 1 >= peers {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let resp = running[0].node.submit(seeds).await;
-    let ui = running[0].node.http_addr();
+    let resp = running[0].submit(seeds).await;
+    let ui = running[0].http_addr();
     println!(
         "peersearch demo: {peers} peers on loopback, crawling {} site(s)",
         resp.accepted
     );
     println!("open http://{ui}/ to search (status: http://{ui}/status); Ctrl-C to stop");
-    peer::wait_for_signal().await;
+    wait_for_signal().await;
     info!("stopping the demo");
-    for p in running {
-        p.shutdown().await;
-    }
+    shutdown_all(running).await;
     Ok(())
 }
 
+/// Stop every peer at once: one after another, each survivor would take over the sites of the
+/// peers already stopped, and the demo took about 30 s to exit. Each shutdown still commits
+/// its index and flushes its crawl state; the first poll of `join_all` cancels them all.
+async fn shutdown_all(peers: Vec<RunningPeer>) {
+    futures::future::join_all(peers.into_iter().map(RunningPeer::shutdown)).await;
+}
+
+/// The demo's temporary data dir, removed when the demo ends.
 struct RemoveOnDrop(PathBuf);
 
 impl Drop for RemoveOnDrop {

@@ -1,6 +1,11 @@
 //! The command-line client: `peersearch search`, `crawl` and `status` talk to a running peer's
 //! JSON API and print for a terminal (or raw JSON with `--json`).
+//!
+//! Everything printed that came from the peer (titles, URLs, snippets, addresses, its error
+//! messages) goes through [`term::sanitize`] first: a crawled page must not be able to send
+//! escape sequences to the user's terminal.
 
+use super::term::{self, sanitize};
 use peersearch_web::api::{CrawlResponse, SearchResponse, StatusResponse};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -9,9 +14,9 @@ use std::time::Duration;
 /// The API a client talks to when no `--node` is given.
 pub const DEFAULT_NODE: &str = "http://127.0.0.1:8080";
 
-/// Errors of the client commands.
+/// Errors of the client commands (their messages are sanitized where they carry the peer's
+/// text, and once more when `main` prints them).
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum ClientError {
     /// The peer could not be reached.
     #[error("cannot reach the peer at {node}: {message} (is `peersearch start` running?)")]
@@ -58,7 +63,7 @@ async fn check(node: &str, r: reqwest::Result<reqwest::Response>) -> Result<Stri
             .unwrap_or(body);
         return Err(ClientError::Api {
             status: status.as_u16(),
-            message,
+            message: sanitize(&message),
         });
     }
     Ok(body)
@@ -88,7 +93,7 @@ pub async fn search(
         .await;
     let body = check(node, r).await?;
     if json {
-        println!("{body}");
+        println!("{}", term::sanitize_json(&body));
         return Ok(());
     }
     let resp: SearchResponse =
@@ -110,6 +115,7 @@ pub fn render_results(resp: &SearchResponse, offset: usize, color: bool) -> Stri
     };
     let mut out = String::new();
     if resp.hits.is_empty() {
+        // `{:?}` escapes control characters itself.
         let _ = writeln!(out, "no results for {:?}", resp.query);
     }
     for (i, h) in resp.hits.iter().enumerate() {
@@ -124,7 +130,7 @@ pub fn render_results(resp: &SearchResponse, offset: usize, color: bool) -> Stri
             offset + i + 1,
             one_line(title)
         );
-        let _ = writeln!(out, "     {dim}{}{reset}", h.url);
+        let _ = writeln!(out, "     {dim}{}{reset}", one_line(&h.url));
         let snippet = snippet_for_terminal(&h.snippet, color);
         if !snippet.is_empty() {
             let _ = writeln!(out, "     {}", snippet);
@@ -147,19 +153,36 @@ pub fn render_results(resp: &SearchResponse, offset: usize, color: bool) -> Stri
     out
 }
 
+/// Text from the peer on one line, without control characters.
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    sanitize(s).split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Turn an API snippet (HTML-escaped, `<b>` marks) into terminal text.
+/// Turn an API snippet (HTML-escaped, `<b>` marks) into terminal text: each piece between the
+/// marks is decoded and sanitized (an entity such as `&#27;` decodes to a control character),
+/// then the marks become bold (or `*stars*`).
 fn snippet_for_terminal(snippet: &str, color: bool) -> String {
     let (on, off) = if color {
         ("\x1b[1m", "\x1b[0m")
     } else {
         ("*", "*")
     };
-    let s = snippet.replace("<b>", on).replace("</b>", off);
-    one_line(&html_escape::decode_html_entities(&s))
+    let mut out = String::with_capacity(snippet.len());
+    let mut rest = snippet;
+    loop {
+        let next = [("<b>", on), ("</b>", off)]
+            .into_iter()
+            .filter_map(|(mark, term)| rest.find(mark).map(|at| (at, mark, term)))
+            .min_by_key(|(at, _, _)| *at);
+        let Some((at, mark, term)) = next else {
+            out.push_str(&sanitize(&html_escape::decode_html_entities(rest)));
+            break;
+        };
+        out.push_str(&sanitize(&html_escape::decode_html_entities(&rest[..at])));
+        out.push_str(term);
+        rest = &rest[at + mark.len()..];
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `peersearch crawl`; returns whether every URL was accepted.
@@ -175,7 +198,7 @@ pub async fn crawl(node: &str, urls: &[String]) -> Result<bool, ClientError> {
         serde_json::from_str(&body).map_err(|e| ClientError::Decode(e.to_string()))?;
     println!("accepted {} url(s)", resp.accepted);
     for r in &resp.rejected {
-        println!("rejected {}: {}", r.url, r.reason);
+        println!("rejected {}: {}", one_line(&r.url), one_line(&r.reason));
     }
     Ok(resp.rejected.is_empty())
 }
@@ -185,7 +208,7 @@ pub async fn status(node: &str, json: bool) -> Result<(), ClientError> {
     let node = node.trim_end_matches('/');
     let body = check(node, http().get(format!("{node}/api/status")).send().await).await?;
     if json {
-        println!("{body}");
+        println!("{}", term::sanitize_json(&body));
         return Ok(());
     }
     let s: StatusResponse =
@@ -205,10 +228,15 @@ pub fn render_status(s: &StatusResponse) -> String {
             s.frontier_size, s.crawl_in_flight
         )
     };
-    let _ = writeln!(out, "peer        {} (peersearch {})", s.peer_id, s.version);
-    let _ = writeln!(out, "web ui      http://{}", s.http_addr);
+    let _ = writeln!(
+        out,
+        "peer        {} (peersearch {})",
+        one_line(&s.peer_id),
+        one_line(&s.version)
+    );
+    let _ = writeln!(out, "web ui      http://{}", one_line(&s.http_addr));
     for a in &s.listen_addrs {
-        let _ = writeln!(out, "listening   {a}");
+        let _ = writeln!(out, "listening   {}", one_line(a));
     }
     let _ = writeln!(
         out,
@@ -257,5 +285,74 @@ mod tests {
         assert!(plain.contains("partial"));
         let color = render_results(&resp, 0, true);
         assert!(color.contains("\x1b[1mrust\x1b[0m"), "{color}");
+    }
+
+    fn hostile_response() -> SearchResponse {
+        SearchResponse {
+            query: "pwned".into(),
+            hits: vec![ApiHit {
+                url: "http://evil.example/\x1b[2J".into(),
+                title: "Title\x1b]0;pwned\x07 and \x1b[2J\u{9b}2J".into(),
+                snippet: "<b>pwned</b> &#27;[31mred&#x1b;]0;x&#7; \x1b[2J".into(),
+                score: 1.0,
+                peer: "p".into(),
+            }],
+            took_ms: 1,
+            peers: PeerCounts {
+                queried: 1,
+                answered: 1,
+                failed: 0,
+            },
+            partial: false,
+            total_hits: 1,
+        }
+    }
+
+    #[test]
+    fn crawled_text_cannot_send_escape_sequences_to_the_terminal() {
+        let resp = hostile_response();
+        let plain = render_results(&resp, 0, false);
+        for bad in ['\x1b', '\x07', '\u{9b}'] {
+            assert!(!plain.contains(bad), "{bad:?} in {plain:?}");
+        }
+        assert!(
+            plain.contains("Title\u{fffd}]0;pwned\u{fffd} and"),
+            "{plain:?}"
+        );
+        assert!(plain.contains("*pwned*"), "{plain:?}");
+        // With colour the only escape sequences are the CLI's own bold and dim.
+        let color = render_results(&resp, 0, true);
+        let stripped = color
+            .replace("\x1b[1m", "")
+            .replace("\x1b[2m", "")
+            .replace("\x1b[0m", "");
+        assert!(
+            !stripped.contains('\x1b') && !stripped.contains('\x07'),
+            "{color:?}"
+        );
+        assert!(color.contains("\x1b[1mpwned\x1b[0m"), "{color:?}");
+    }
+
+    #[test]
+    fn status_from_a_hostile_peer_prints_without_escape_sequences() {
+        let s = StatusResponse {
+            peer_id: "12D3\x1b]0;pwned\x07".into(),
+            version: "0.1\x1b[2J".into(),
+            http_addr: "127.0.0.1:1\u{9b}2J".into(),
+            listen_addrs: vec!["/ip4/1.2.3.4\x1b[2J".into()],
+            peers_connected: 0,
+            routing_table_size: 0,
+            docs_indexed: 0,
+            frontier_size: 0,
+            crawl_in_flight: 0,
+            pages_crawled: 0,
+            pages_failed: 0,
+            uptime_s: 0,
+        };
+        let out = render_status(&s);
+        for bad in ['\x1b', '\x07', '\u{9b}'] {
+            assert!(!out.contains(bad), "{bad:?} in {out:?}");
+        }
+        assert!(out.contains("12D3\u{fffd}]0;pwned\u{fffd}"), "{out:?}");
     }
 }

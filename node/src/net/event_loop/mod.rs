@@ -10,22 +10,25 @@ use futures::StreamExt;
 use libp2p::core::transport::ListenerId;
 use libp2p::kad;
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionError, ConnectionId, DialError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identify, noise, ping, tcp, yamux};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+mod requests;
+mod upkeep;
+mod view;
+
+use requests::{handle_rr, no_check};
+
 use super::NetConfig;
 use super::behaviour::{Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL_VERSION, is_dialable};
-use super::client::{
-    Client, Command, Event, OutboundRequest, PeerSummary, Responder, ResponseAction,
-};
+use super::client::{Client, Command, Event, OutboundRequest, ResponseAction};
 use super::error::{Error, Result};
-use super::fsutil::write_atomic;
-use super::peers::{KNOWN_PEERS_FILE, KnownPeers, MAX_ADDRS_PER_PEER, PeerBook};
-use super::wire::{Reply, SearchResponse, Traffic, WireError};
+use super::peers::{KnownPeers, MAX_ADDRS_PER_PEER, PeerBook};
+use super::wire::{SearchResponse, Traffic};
 
 /// Connections with no stream open for this long are closed.
 pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -88,6 +91,7 @@ struct State {
     handoff: PendingMap<super::wire::HandoffResponse>,
     replicate: PendingMap<super::wire::ReplicateResponse>,
     digest: PendingMap<super::wire::DigestResponse>,
+    claim: PendingMap<super::wire::ClaimResponse>,
     /// Peers to ban once the current event is handled (needs the swarm).
     to_ban: Vec<PeerId>,
 }
@@ -163,6 +167,7 @@ pub fn new(config: NetConfig) -> Result<(Client, mpsc::Receiver<Event>, EventLoo
             handoff: HashMap::new(),
             replicate: HashMap::new(),
             digest: HashMap::new(),
+            claim: HashMap::new(),
             to_ban: Vec::new(),
         },
     };
@@ -200,42 +205,6 @@ impl EventLoop {
         self.shutdown().await;
     }
 
-    /// Dial the bootstrap addresses and the remembered peers.
-    fn dial_seeds(&mut self) {
-        for addr in self.state.bootstrap.clone() {
-            let opts = match peer_of(&addr) {
-                Some(peer) if peer == self.state.local => continue,
-                Some(peer) => DialOpts::peer_id(peer)
-                    .addresses(vec![addr.clone()])
-                    .condition(PeerCondition::DisconnectedAndNotDialing)
-                    .build(),
-                None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
-            };
-            if let Err(e) = self.swarm.dial(opts) {
-                tracing::debug!(%addr, error = %e, "bootstrap dial failed");
-            }
-        }
-        let remembered: Vec<(PeerId, Vec<Multiaddr>)> = self
-            .state
-            .known
-            .iter()
-            .filter(|(p, _)| **p != self.state.local)
-            .map(|(p, a)| (*p, a.to_vec()))
-            .collect();
-        for (peer, addrs) in remembered {
-            if self.swarm.is_connected(&peer) || self.state.book.is_banned(&peer, Instant::now()) {
-                continue;
-            }
-            let opts = DialOpts::peer_id(peer)
-                .addresses(addrs)
-                .condition(PeerCondition::DisconnectedAndNotDialing)
-                .build();
-            if let Err(e) = self.swarm.dial(opts) {
-                tracing::debug!(%peer, error = %e, "dial of remembered peer failed");
-            }
-        }
-    }
-
     fn emit(&self, event: Event) {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.state.events.try_send(event) {
             tracing::warn!("event channel full, dropping event");
@@ -254,65 +223,6 @@ impl EventLoop {
         for waiter in self.state.listen_waiters.drain(..) {
             let _ = waiter.send(addrs.clone());
         }
-    }
-
-    fn routing_table(&mut self) -> Vec<(PeerId, Vec<Multiaddr>)> {
-        let mut out = Vec::new();
-        for bucket in self.swarm.behaviour_mut().kademlia.kbuckets() {
-            for entry in bucket.iter() {
-                out.push((
-                    *entry.node.key.preimage(),
-                    entry.node.value.iter().cloned().collect(),
-                ));
-            }
-        }
-        out
-    }
-
-    fn live_peers(&mut self) -> Vec<PeerId> {
-        let now = Instant::now();
-        // A connected peer counts once identify confirmed it runs peersearch: any libp2p node
-        // can connect, and only peersearch peers may own sites.
-        let mut live: HashSet<PeerId> = self
-            .swarm
-            .connected_peers()
-            .filter(|p| self.state.book.is_peersearch(p))
-            .copied()
-            .collect();
-        for (peer, _) in self.routing_table() {
-            if !self.state.book.is_dead(&peer) {
-                live.insert(peer);
-            }
-        }
-        let mut live: Vec<PeerId> = live
-            .into_iter()
-            .filter(|p| *p != self.state.local && !self.state.book.is_banned(p, now))
-            .collect();
-        live.sort();
-        live
-    }
-
-    fn peer_summaries(&mut self) -> Vec<PeerSummary> {
-        let mut addrs: HashMap<PeerId, Vec<Multiaddr>> = self.routing_table().into_iter().collect();
-        for peer in self.swarm.connected_peers() {
-            addrs.entry(*peer).or_default();
-        }
-        let mut out: Vec<PeerSummary> = addrs
-            .into_iter()
-            .map(|(peer_id, mut addrs)| {
-                if addrs.is_empty() {
-                    addrs = self.state.known.addrs(&peer_id).to_vec();
-                }
-                PeerSummary {
-                    peer_id,
-                    addrs,
-                    rtt: self.state.book.get(&peer_id).and_then(|s| s.rtt),
-                    connected: self.swarm.is_connected(&peer_id),
-                }
-            })
-            .collect();
-        out.sort_by_key(|p| p.peer_id);
-        out
     }
 
     fn on_command(&mut self, command: Command) {
@@ -396,6 +306,7 @@ impl EventLoop {
             OutboundRequest::Handoff(req, tx) => go!(handoff, req, tx, u32::MAX),
             OutboundRequest::Replicate(req, tx) => go!(replicate, req, tx, u32::MAX),
             OutboundRequest::Digest(req, tx) => go!(digest, req, tx, u32::MAX),
+            OutboundRequest::Claim(req, tx) => go!(claim, req, tx, u32::MAX),
         }
     }
 
@@ -555,7 +466,7 @@ impl EventLoop {
                 e,
                 |s| &mut s.search,
                 "search",
-                validate_search,
+                super::wire::validate_search_answer,
                 |peer, request, reply| Event::InboundSearch {
                     peer,
                     request,
@@ -625,6 +536,21 @@ impl EventLoop {
                     let _ = b.digest.send_response(ch, r);
                 },
             ),
+            BehaviourEvent::Claim(e) => handle_rr(
+                &mut self.state,
+                e,
+                |s| &mut s.claim,
+                "claim",
+                no_check,
+                |peer, request, reply| Event::InboundClaim {
+                    peer,
+                    request,
+                    reply,
+                },
+                |b, ch, r| {
+                    let _ = b.claim.send_response(ch, r);
+                },
+            ),
             BehaviourEvent::Blocked(never) => match never {},
             BehaviourEvent::Limits(never) => match never {},
         }
@@ -640,219 +566,5 @@ impl EventLoop {
             self.state.known.forget(&peer);
             self.emit(Event::PeerDead(peer));
         }
-    }
-
-    fn housekeeping(&mut self) {
-        let now = Instant::now();
-        for peer in self.state.book.expire_bans(now) {
-            tracing::info!(%peer, "ban lifted");
-            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
-        }
-        if !self.state.listen_waiters.is_empty()
-            && now.duration_since(self.state.started) >= LISTEN_WAIT
-        {
-            self.answer_listen_waiters();
-        }
-        let table_size = self.routing_table().len();
-        if now >= self.state.next_bootstrap {
-            if table_size > 0 {
-                let _ = self.swarm.behaviour_mut().kademlia.bootstrap();
-            }
-            let interval = if now.duration_since(self.state.started) < EARLY_PHASE {
-                EARLY_BOOTSTRAP_INTERVAL
-            } else {
-                LATE_BOOTSTRAP_INTERVAL
-            };
-            self.state.next_bootstrap = now + interval;
-        }
-        if table_size == 0
-            && self.swarm.connected_peers().next().is_none()
-            && now >= self.state.next_redial
-        {
-            tracing::debug!(backoff = ?self.state.redial_backoff, "isolated, re-dialing seeds");
-            self.dial_seeds();
-            self.state.next_redial = now + self.state.redial_backoff;
-            self.state.redial_backoff = (self.state.redial_backoff * 2).min(MAX_REDIAL_BACKOFF);
-        }
-        let due = self
-            .state
-            .last_known_write
-            .is_none_or(|t| now.duration_since(t) >= KNOWN_PEERS_WRITE_INTERVAL);
-        let writing = self
-            .state
-            .known_write
-            .as_ref()
-            .is_some_and(|h| !h.is_finished());
-        if self.state.known.is_dirty() && due && !writing {
-            self.state.known_write = Some(self.write_known_peers());
-            self.state.last_known_write = Some(now);
-        }
-    }
-
-    /// Write the remembered peers on a blocking thread.
-    fn write_known_peers(&mut self) -> JoinHandle<()> {
-        let bytes = self.state.known.to_json();
-        self.state.known.mark_clean();
-        let path = self.state.data_dir.join(KNOWN_PEERS_FILE);
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = write_atomic(&path, &bytes, 0o644) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot save known peers");
-            }
-        })
-    }
-
-    async fn shutdown(mut self) {
-        tracing::debug!("network shutting down");
-        for id in self.state.listeners.clone() {
-            self.swarm.remove_listener(id);
-        }
-        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-        while !self.state.listeners.is_empty() {
-            match tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
-                Ok(SwarmEvent::ListenerClosed { listener_id, .. }) => {
-                    self.state.listeners.retain(|l| *l != listener_id);
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        if let Some(h) = self.state.known_write.take() {
-            let _ = h.await;
-        }
-        if self.state.known.is_dirty() {
-            let _ = self.write_known_peers().await;
-        }
-    }
-}
-
-fn no_check<T>(_: &T, _: u32) -> std::result::Result<(), String> {
-    Ok(())
-}
-
-/// A search answer must respect `top_k` and carry finite scores (the root merges by score).
-fn validate_search(resp: &SearchResponse, top_k: u32) -> std::result::Result<(), String> {
-    if resp.hits.len() as u64 > u64::from(top_k) {
-        return Err(format!("{} hits for top_k {top_k}", resp.hits.len()));
-    }
-    if resp.hits.iter().any(|h| !h.score.is_finite()) {
-        return Err("non-finite score".into());
-    }
-    Ok(())
-}
-
-/// Map a request failure to an error, and tell whether the peer misbehaved.
-fn classify_failure(error: &OutboundFailure) -> (Error, bool) {
-    match error {
-        OutboundFailure::DialFailure => (Error::Unreachable("dial failed".into()), false),
-        OutboundFailure::Timeout => (Error::Timeout, false),
-        OutboundFailure::ConnectionClosed => {
-            (Error::Disconnected("connection closed".into()), false)
-        }
-        OutboundFailure::UnsupportedProtocols => (
-            Error::Protocol("peer does not support the protocol".into()),
-            false,
-        ),
-        OutboundFailure::Io(e) => match WireError::from_io(e) {
-            Some(WireError::TooLarge { size, max }) => (
-                Error::TooLarge {
-                    size: *size,
-                    max: *max,
-                },
-                true,
-            ),
-            Some(WireError::Decode(msg)) => (Error::Protocol(msg.clone()), true),
-            None => (Error::Disconnected(e.to_string()), false),
-        },
-    }
-}
-
-/// Handle one event of a request-response behaviour: deliver inbound requests as events,
-/// resolve pending outbound requests, and keep peer health up to date.
-#[allow(clippy::too_many_arguments)]
-fn handle_rr<Req, Resp: Send + 'static>(
-    state: &mut State,
-    event: request_response::Event<Req, Reply<Resp>>,
-    pending: fn(&mut State) -> &mut PendingMap<Resp>,
-    protocol: &'static str,
-    validate: fn(&Resp, u32) -> std::result::Result<(), String>,
-    inbound: fn(PeerId, Req, Responder<Resp>) -> Event,
-    deliver: fn(&mut Behaviour, ResponseChannel<Reply<Resp>>, Reply<Resp>),
-) {
-    match event {
-        request_response::Event::Message { peer, message, .. } => match message {
-            request_response::Message::Request {
-                request, channel, ..
-            } => {
-                // A request of a peersearch protocol that decoded: the sender is a live
-                // peersearch peer, whether or not identify has told us yet.
-                state.book.mark_peersearch(peer);
-                state.book.on_connected(peer);
-                let responder = Responder::new(channel, state.actions_tx.clone(), deliver);
-                let event = inbound(peer, request, responder);
-                if let Err(mpsc::error::TrySendError::Full(_)) = state.events.try_send(event) {
-                    tracing::warn!(%peer, protocol, "event channel full, dropping request");
-                }
-            }
-            request_response::Message::Response {
-                request_id,
-                response,
-            } => {
-                let Some(p) = pending(state).remove(&request_id) else {
-                    return;
-                };
-                let result = match response {
-                    Ok(resp) => match validate(&resp, p.top_k) {
-                        Ok(()) => {
-                            state.book.on_success(peer);
-                            Ok(resp)
-                        }
-                        Err(msg) => {
-                            tracing::warn!(%peer, protocol, reason = %msg, "invalid response");
-                            misbehaved(state, peer);
-                            Err(Error::Protocol(msg))
-                        }
-                    },
-                    Err(msg) => {
-                        // The peer is alive and answered; its own failure is not ours to count.
-                        state.book.on_success(peer);
-                        Err(Error::Remote(msg))
-                    }
-                };
-                let _ = p.reply.send(result);
-            }
-        },
-        request_response::Event::OutboundFailure {
-            peer,
-            request_id,
-            error,
-            ..
-        } => {
-            let (err, misbehaving) = classify_failure(&error);
-            tracing::debug!(%peer, protocol, error = %err, "request failed");
-            if misbehaving {
-                misbehaved(state, peer);
-            } else if matches!(err, Error::Unreachable(_)) {
-                if !state.book.is_dead(&peer) {
-                    state.book.mark_dead(peer);
-                    let _ = state.events.try_send(Event::PeerDead(peer));
-                }
-            } else if state.book.on_failure(peer) {
-                let _ = state.events.try_send(Event::PeerDead(peer));
-            }
-            if let Some(p) = pending(state).remove(&request_id) {
-                debug_assert_eq!(p.peer, peer);
-                let _ = p.reply.send(Err(err));
-            }
-        }
-        request_response::Event::InboundFailure { peer, error, .. } => {
-            tracing::debug!(%peer, protocol, %error, "inbound request failed");
-        }
-        request_response::Event::ResponseSent { .. } => {}
-    }
-}
-
-fn misbehaved(state: &mut State, peer: PeerId) {
-    if state.book.on_misbehaviour(peer, Instant::now()) {
-        state.to_ban.push(peer);
     }
 }

@@ -1,0 +1,546 @@
+//! The indexing component: the index loop that stages crawled pages and replicas, commits at
+//! least every `commit_interval_ms`, then marks the crawled URLs done and hands the committed
+//! batch to replication; and [`Indexing`], the cloneable handle through which the rest of the
+//! node reads the shard (every tantivy call on a blocking thread) and stores replicas.
+//!
+//! A crawled page is marked done only once its document is committed *and* its links are
+//! stored (enqueued or in the outbox): after a crash, a page whose links were only in memory is
+//! crawled again instead of losing them.
+
+use crate::error::{Error, Result};
+use crate::link::Link;
+use crate::routing::LinkStore;
+use peersearch_crawler::{CrawledPage, Crawler, NormalizedUrl, Seed};
+use peersearch_indexer::{Document, SearchResults, Shard, TermStats};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// Staged documents past this count are committed early (bounds memory between commits).
+const MAX_STAGED_DOCS: usize = 2_000;
+/// Links held in memory while they cannot be stored, at most; the pages that found the
+/// oldest ones are given up past it (not marked done: crawled again after a restart).
+const MAX_HELD_LINKS: usize = 200_000;
+/// Capacity of the replica job queue.
+const JOB_QUEUE: usize = 64;
+
+/// Work for the index loop.
+enum IndexJob {
+    /// Documents from another owner of their site; acknowledged after they are committed.
+    Replica {
+        docs: Vec<Document>,
+        deletes: Vec<String>,
+        done: oneshot::Sender<Result<u32>>,
+    },
+}
+
+/// What one commit made durable, for replication to the other owners.
+#[derive(Debug, Default)]
+pub struct CommittedBatch {
+    /// The crawled documents.
+    pub docs: Vec<Document>,
+    /// Every URL the batch crawled (with or without a document).
+    pub crawled: Vec<NormalizedUrl>,
+    /// Same-site links the batch found, with their site.
+    pub links: Vec<(String, Link)>,
+}
+
+/// The handle to the shard and the index loop.
+#[derive(Clone)]
+pub struct Indexing {
+    shard: Arc<Shard>,
+    jobs: mpsc::Sender<IndexJob>,
+    num_docs: Arc<AtomicU64>,
+    replicated: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Indexing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Indexing").finish_non_exhaustive()
+    }
+}
+
+/// Run `f` over the shard on a blocking thread.
+async fn on_shard<T: Send + 'static>(
+    shard: &Arc<Shard>,
+    f: impl FnOnce(&Shard) -> peersearch_indexer::Result<T> + Send + 'static,
+) -> Result<T> {
+    let shard = shard.clone();
+    Ok(tokio::task::spawn_blocking(move || f(&shard)).await??)
+}
+
+impl Indexing {
+    /// Hand replica documents (and deletions) to the index loop; resolves after they are
+    /// committed, with how many documents were stored.
+    pub async fn store_replicas(&self, docs: Vec<Document>, deletes: Vec<String>) -> Result<u32> {
+        let (done, rx) = oneshot::channel();
+        self.jobs
+            .send(IndexJob::Replica {
+                docs,
+                deletes,
+                done,
+            })
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        rx.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Leaf search on the local shard.
+    pub async fn search(
+        &self,
+        query: String,
+        top_k: usize,
+        stats: Option<TermStats>,
+    ) -> Result<SearchResults> {
+        on_shard(&self.shard, move |s| {
+            s.search(&query, top_k, stats.as_ref())
+        })
+        .await
+    }
+
+    /// Local term statistics of a query.
+    pub async fn term_stats(&self, query: String) -> Result<TermStats> {
+        on_shard(&self.shard, move |s| s.term_stats(&query)).await
+    }
+
+    /// `(url, fetched_at)` of every local document of `site`.
+    pub async fn site_digest(&self, site: &str) -> Result<Vec<(String, i64)>> {
+        let site = site.to_string();
+        on_shard(&self.shard, move |s| s.site_digest(&site)).await
+    }
+
+    /// Every site with local documents, with its document count.
+    pub async fn sites(&self) -> Result<Vec<(String, u64)>> {
+        on_shard(&self.shard, |s| s.sites()).await
+    }
+
+    /// The local documents of `urls` (those that exist and can be read).
+    pub async fn docs(&self, urls: Vec<String>) -> Result<Vec<Document>> {
+        on_shard(&self.shard, move |s| {
+            Ok(urls
+                .iter()
+                .filter_map(|u| s.get(u).ok().flatten())
+                .collect())
+        })
+        .await
+    }
+
+    /// Committed documents, as of the last commit.
+    pub fn num_docs(&self) -> u64 {
+        self.num_docs.load(Ordering::Relaxed)
+    }
+
+    /// Size of the index on disk.
+    pub async fn size_bytes(&self) -> u64 {
+        on_shard(&self.shard, |s| Ok(s.size_bytes()))
+            .await
+            .unwrap_or(0)
+    }
+
+    /// Replica documents committed since start.
+    pub fn replicated_docs(&self) -> u64 {
+        self.replicated.load(Ordering::Relaxed)
+    }
+}
+
+/// A crawled page whose links could not be stored yet.
+#[derive(Debug)]
+struct HeldPage {
+    urls: Vec<NormalizedUrl>,
+    links: Vec<Link>,
+}
+
+/// What the index loop holds between two commits.
+#[derive(Debug, Default)]
+struct Staging {
+    docs: Vec<Document>,
+    /// Crawled URLs whose links are stored: marked done after the next commit.
+    urls: Vec<NormalizedUrl>,
+    /// Same-site links for the replicas.
+    links: Vec<(String, Link)>,
+    /// Pages whose links wait to be stored, oldest first.
+    held: VecDeque<HeldPage>,
+    held_links: usize,
+    replica_docs: Vec<Document>,
+    replica_deletes: Vec<String>,
+    acks: Vec<(oneshot::Sender<Result<u32>>, u32)>,
+}
+
+impl Staging {
+    /// Stage a crawled page: its document, its URLs (`url` and where it redirected to) and
+    /// its links, which are stored at once when possible and held otherwise.
+    async fn add_page(
+        &mut self,
+        doc: Option<Document>,
+        urls: Vec<NormalizedUrl>,
+        site: &str,
+        links: &[Seed],
+        store: &impl LinkStore,
+    ) {
+        self.docs.extend(doc);
+        // Same-site links travel with the documents to the replicas.
+        self.links.extend(
+            links
+                .iter()
+                .filter(|l| l.url.site() == site)
+                .map(|l| (site.to_string(), Link::from(l))),
+        );
+        let links: Vec<Link> = links.iter().map(Link::from).collect();
+        if links.is_empty() {
+            self.urls.extend(urls);
+            return;
+        }
+        if self.held.is_empty() {
+            match store.store_links(links.clone()).await {
+                Ok(()) => {
+                    self.urls.extend(urls);
+                    return;
+                }
+                Err(e) => warn!(error = %e, "cannot store links; will retry"),
+            }
+        }
+        self.held_links += links.len();
+        self.held.push_back(HeldPage { urls, links });
+        while self.held_links > MAX_HELD_LINKS
+            && let Some(old) = self.held.pop_front()
+        {
+            self.held_links -= old.links.len();
+            warn!(
+                dropped = old.links.len(),
+                "too many links kept back; their page will be crawled again"
+            );
+        }
+    }
+
+    /// Store the held links, oldest first, until one fails; their pages become due.
+    async fn retry_held(&mut self, store: &impl LinkStore) {
+        let mut stored = 0;
+        while let Some(page) = self.held.front() {
+            if store.store_links(page.links.clone()).await.is_err() {
+                break;
+            }
+            if let Some(page) = self.held.pop_front() {
+                self.held_links -= page.links.len();
+                stored += page.links.len();
+                self.urls.extend(page.urls);
+            }
+        }
+        if stored > 0 {
+            info!(links = stored, "stored the links kept back");
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !(self.urls.is_empty()
+            && self.docs.is_empty()
+            && self.replica_docs.is_empty()
+            && self.replica_deletes.is_empty())
+    }
+
+    fn staged_docs(&self) -> usize {
+        self.docs.len() + self.replica_docs.len()
+    }
+}
+
+/// Build the indexed document of a crawled page.
+fn to_document(page: &CrawledPage) -> Option<Document> {
+    let p = page.page.as_ref()?;
+    Some(Document {
+        url: page.final_url.to_string(),
+        site: page.final_url.site(),
+        title: p.title.clone(),
+        description: p.description.clone().unwrap_or_default(),
+        body: p.text.clone(),
+        headings: p.headings.join("\n"),
+        anchor_text: page.anchors.join("\n"),
+        lang: p.lang.clone().unwrap_or_default(),
+        fetched_at: page.fetched_at,
+        content_hash: p.content_hash.clone(),
+    })
+}
+
+/// The index loop, ready to run.
+pub struct IndexLoop<S> {
+    shard: Arc<Shard>,
+    crawler: Crawler,
+    links: S,
+    pages: mpsc::Receiver<CrawledPage>,
+    jobs: mpsc::Receiver<IndexJob>,
+    committed: Option<mpsc::UnboundedSender<CommittedBatch>>,
+    commit_every: Duration,
+    num_docs: Arc<AtomicU64>,
+    replicated: Arc<AtomicU64>,
+}
+
+/// The indexing component over `shard`: its handle and its loop, which takes crawled pages
+/// from `pages`, stores their links in `links`, and sends every committed batch to
+/// `committed` (replication; `None` without replicas).
+pub async fn new<S: LinkStore>(
+    shard: Arc<Shard>,
+    crawler: Crawler,
+    links: S,
+    pages: mpsc::Receiver<CrawledPage>,
+    committed: Option<mpsc::UnboundedSender<CommittedBatch>>,
+    commit_every: Duration,
+) -> Result<(Indexing, IndexLoop<S>)> {
+    let (jobs_tx, jobs) = mpsc::channel(JOB_QUEUE);
+    let docs = on_shard(&shard, |s| Ok(s.num_docs())).await?;
+    let num_docs = Arc::new(AtomicU64::new(docs));
+    let replicated = Arc::new(AtomicU64::new(0));
+    let handle = Indexing {
+        shard: shard.clone(),
+        jobs: jobs_tx,
+        num_docs: num_docs.clone(),
+        replicated: replicated.clone(),
+    };
+    let run = IndexLoop {
+        shard,
+        crawler,
+        links,
+        pages,
+        jobs,
+        committed,
+        commit_every,
+        num_docs,
+        replicated,
+    };
+    Ok((handle, run))
+}
+
+impl<S: LinkStore> IndexLoop<S> {
+    /// Run until `shutdown`, then take what the crawl loop already sent and commit once more.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut st = Staging::default();
+        let mut tick = tokio::time::interval(self.commit_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let (stopping, ticked) = tokio::select! {
+                Some(page) = self.pages.recv() => {
+                    self.add_page(&mut st, page).await;
+                    (false, false)
+                }
+                Some(job) = self.jobs.recv() => {
+                    match job {
+                        IndexJob::Replica { docs, deletes, done } => {
+                            let n = docs.len() as u32;
+                            st.replica_docs.extend(docs);
+                            st.replica_deletes.extend(deletes);
+                            st.acks.push((done, n));
+                        }
+                    }
+                    (false, false)
+                }
+                _ = tick.tick() => (false, true),
+                _ = shutdown.cancelled() => (true, false),
+            };
+            if ticked || stopping {
+                st.retry_held(&self.links).await;
+            }
+            if stopping {
+                while let Ok(page) = self.pages.try_recv() {
+                    self.add_page(&mut st, page).await;
+                }
+            }
+            let due = st.staged_docs() >= MAX_STAGED_DOCS || ticked || stopping;
+            if due && st.has_work() {
+                self.commit(&mut st).await;
+            }
+            if stopping {
+                break;
+            }
+        }
+    }
+
+    async fn add_page(&self, st: &mut Staging, page: CrawledPage) {
+        let doc = to_document(&page);
+        let mut urls = vec![page.url.clone()];
+        if page.final_url != page.url {
+            urls.push(page.final_url.clone());
+        }
+        let site = page.final_url.site();
+        st.add_page(doc, urls, &site, &page.links, &self.links)
+            .await;
+    }
+
+    /// Commit what is staged; on success mark the crawled URLs done and hand the batch to
+    /// replication. A failed commit (a full disk) keeps everything staged: the shard replays
+    /// its operations at the next commit, and the URLs stay in flight until then.
+    async fn commit(&self, st: &mut Staging) {
+        let docs = std::mem::take(&mut st.docs);
+        let replicas = std::mem::take(&mut st.replica_docs);
+        let deletes = std::mem::take(&mut st.replica_deletes);
+        // Replicated pages count as crawled here too: if this peer becomes the primary of
+        // their site, it continues the crawl without fetching them again.
+        let replica_urls: Vec<NormalizedUrl> = replicas
+            .iter()
+            .filter_map(|d| peersearch_crawler::normalize(&d.url, None).ok())
+            .collect();
+        let to_write = docs.clone();
+        let result = on_shard(&self.shard, move |shard| {
+            for d in to_write.iter().chain(&replicas) {
+                shard.upsert(d)?;
+            }
+            for u in &deletes {
+                shard.delete(u)?;
+            }
+            shard.commit()?;
+            Ok(shard.num_docs())
+        })
+        .await;
+        let ok = match result {
+            Ok(n) => {
+                self.num_docs.store(n, Ordering::Relaxed);
+                debug!(docs = docs.len(), "committed");
+                true
+            }
+            Err(e) => {
+                warn!(error = %e, "commit failed; the batch will be crawled again");
+                false
+            }
+        };
+        for (done, n) in st.acks.drain(..) {
+            if ok {
+                self.replicated.fetch_add(u64::from(n), Ordering::Relaxed);
+            }
+            let _ = done.send(if ok { Ok(n) } else { Err(Error::CommitFailed) });
+        }
+        if !ok {
+            // The shard keeps the staged operations; the URLs wait for the next commit.
+            return;
+        }
+        let urls = std::mem::take(&mut st.urls);
+        let links = std::mem::take(&mut st.links);
+        if !replica_urls.is_empty() && self.crawler.mark_committed(&replica_urls).await.is_err() {
+            warn!("cannot record replicated urls as crawled");
+        }
+        if self.crawler.mark_committed(&urls).await.is_err() {
+            warn!("cannot mark committed urls done; they will be fetched again");
+        }
+        if let Some(tx) = &self.committed
+            && !(urls.is_empty() && docs.is_empty())
+        {
+            let _ = tx.send(CommittedBatch {
+                docs,
+                crawled: urls,
+                links,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicBool;
+
+    /// A link store that fails while `broken` is set and records what it stored.
+    #[derive(Default)]
+    struct FakeStore {
+        broken: AtomicBool,
+        stored: Mutex<Vec<Link>>,
+    }
+
+    impl LinkStore for FakeStore {
+        async fn store_links(&self, links: Vec<Link>) -> Result<()> {
+            if self.broken.load(Ordering::Relaxed) {
+                return Err(Error::Refused("disk full".into()));
+            }
+            self.stored.lock().unwrap().extend(links);
+            Ok(())
+        }
+    }
+
+    fn url(u: &str) -> NormalizedUrl {
+        peersearch_crawler::normalize(u, None).unwrap()
+    }
+
+    fn seed(u: &str) -> Seed {
+        Seed {
+            url: url(u),
+            depth: 1,
+            anchor: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_is_due_only_once_its_links_are_stored() {
+        let store = FakeStore::default();
+        let mut st = Staging::default();
+        store.broken.store(true, Ordering::Relaxed);
+        let links = [seed("http://a.example/2"), seed("http://b.example/")];
+        st.add_page(
+            None,
+            vec![url("http://a.example/1")],
+            "a.example",
+            &links,
+            &store,
+        )
+        .await;
+        assert!(
+            st.urls.is_empty(),
+            "links only in memory: the page is not due"
+        );
+        assert_eq!(st.held.len(), 1);
+        assert_eq!(
+            st.links.len(),
+            1,
+            "the same-site link still goes to replicas"
+        );
+        // A page without links after a failure is due at once; one with links waits its turn.
+        st.add_page(
+            None,
+            vec![url("http://a.example/3")],
+            "a.example",
+            &[],
+            &store,
+        )
+        .await;
+        st.add_page(
+            None,
+            vec![url("http://a.example/4")],
+            "a.example",
+            &links[..1],
+            &store,
+        )
+        .await;
+        assert_eq!(st.urls, vec![url("http://a.example/3")]);
+        st.retry_held(&store).await;
+        assert_eq!(st.held.len(), 2, "still failing: still held");
+        store.broken.store(false, Ordering::Relaxed);
+        st.retry_held(&store).await;
+        assert!(st.held.is_empty());
+        assert_eq!(st.held_links, 0);
+        assert_eq!(
+            st.urls,
+            vec![
+                url("http://a.example/3"),
+                url("http://a.example/1"),
+                url("http://a.example/4")
+            ]
+        );
+        assert_eq!(store.stored.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn links_stored_at_once_make_the_page_due_at_once() {
+        let store = FakeStore::default();
+        let mut st = Staging::default();
+        st.add_page(
+            Some(Document::default()),
+            vec![url("http://a.example/1"), url("http://a.example/final")],
+            "a.example",
+            &[seed("http://a.example/2")],
+            &store,
+        )
+        .await;
+        assert_eq!(st.urls.len(), 2);
+        assert!(st.held.is_empty());
+        assert!(st.has_work());
+        assert_eq!(st.staged_docs(), 1);
+    }
+}

@@ -1,0 +1,69 @@
+//! The one link type, [`Link`] (`url`, `depth`, `anchor`), and its conversions from and to the
+//! crawler's types: hand-off items, replicated crawl progress and parked links all carry it.
+
+use peersearch_crawler::{QueuedUrl, Seed};
+
+pub use crate::net::Link;
+
+impl From<&Seed> for Link {
+    fn from(s: &Seed) -> Link {
+        Link {
+            url: s.url.to_string(),
+            depth: s.depth,
+            anchor: s.anchor.clone(),
+        }
+    }
+}
+
+impl Link {
+    /// The crawler's seed for this link, if its URL normalizes.
+    pub fn to_seed(&self) -> Option<Seed> {
+        Some(Seed {
+            url: peersearch_crawler::normalize(&self.url, None).ok()?,
+            depth: self.depth,
+            anchor: self.anchor.clone(),
+        })
+    }
+
+    /// [`Link::to_seed`], only for a URL of `site`.
+    pub fn to_seed_of(&self, site: &str) -> Option<Seed> {
+        self.to_seed().filter(|s| s.url.site() == site)
+    }
+
+    /// The queued URL of a crawl state for this link, only for a URL of `site`.
+    pub fn to_queued_of(&self, site: &str) -> Option<QueuedUrl> {
+        let s = self.to_seed_of(site)?;
+        Some(QueuedUrl {
+            url: s.url,
+            depth: s.depth,
+            anchors: s.anchor.into_iter().collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_convert_to_seeds_only_for_their_site() {
+        let l = Link {
+            url: "http://A.example/x#frag".into(),
+            depth: 3,
+            anchor: Some("x".into()),
+        };
+        let s = l.to_seed().unwrap();
+        assert_eq!(s.url.as_str(), "http://a.example/x");
+        assert_eq!(Link::from(&s).depth, 3);
+        assert!(l.to_seed_of("a.example").is_some());
+        assert!(l.to_seed_of("b.example").is_none());
+        let q = l.to_queued_of("a.example").unwrap();
+        assert_eq!(q.anchors, vec!["x".to_string()]);
+        let bad = Link {
+            url: "not a url".into(),
+            depth: 0,
+            anchor: None,
+        };
+        assert!(bad.to_seed().is_none());
+    }
+}

@@ -1,0 +1,112 @@
+//! Replica intake: documents from another owner are stored through the index loop and
+//! acknowledged after their commit; the crawl progress that rides with them is enqueued when
+//! this peer is the site's primary and parked otherwise.
+
+use super::Replication;
+use crate::error::Result;
+use crate::link::Link;
+use crate::net::{self, wire};
+use libp2p::PeerId;
+use peersearch_crawler::{NormalizedUrl, Seed, SiteState};
+
+impl Replication {
+    /// Answer a replication request: store documents (acknowledged after commit), crawled
+    /// URLs and links, and a shared crawl state (imported as the primary, parked otherwise).
+    pub async fn on_replicate(
+        &self,
+        from: PeerId,
+        request: wire::ReplicateRequest,
+        reply: net::Responder<wire::ReplicateResponse>,
+    ) {
+        match self.intake(from, request).await {
+            Ok(stored) => {
+                let _ = reply.send(wire::ReplicateResponse { stored });
+            }
+            Err(e) => {
+                let _ = reply.fail(e.to_string());
+            }
+        }
+    }
+
+    async fn intake(&self, from: PeerId, request: wire::ReplicateRequest) -> Result<u32> {
+        let mut stored = 0;
+        if !request.docs.is_empty() || !request.deletes.is_empty() {
+            stored = self
+                .inner
+                .indexing
+                .store_replicas(request.docs, request.deletes)
+                .await?;
+        }
+        if !request.crawled.is_empty() || !request.links.is_empty() {
+            self.accept_crawl_progress(from, &request.site, request.crawled, request.links)
+                .await?;
+        }
+        if let Some(state) = request.site_state {
+            self.accept_state(from, request.site, state).await?;
+        }
+        Ok(stored)
+    }
+
+    /// A crawl state shared by `from`: imported when this peer is the site's primary (counting
+    /// `from` as live), parked otherwise.
+    async fn accept_state(&self, from: PeerId, site: String, mut state: SiteState) -> Result<()> {
+        // The state is the message's site's, whatever it says.
+        state.site = site;
+        let placement = self.placement().await.with_peer(from);
+        if placement.is_primary(&state.site) {
+            self.import_state(state).await
+        } else {
+            Ok(self.inner.parked.put(state).await?)
+        }
+    }
+
+    /// Keep (or, as the primary, enqueue) same-site links and crawled URLs replicated with
+    /// a site's documents.
+    async fn accept_crawl_progress(
+        &self,
+        from: PeerId,
+        site: &str,
+        crawled: Vec<String>,
+        links: Vec<Link>,
+    ) -> Result<()> {
+        let crawled: Vec<NormalizedUrl> = crawled
+            .iter()
+            .filter_map(|u| peersearch_crawler::normalize(u, None).ok())
+            .filter(|u| u.site() == site)
+            .collect();
+        if !crawled.is_empty() {
+            self.inner.crawler.mark_committed(&crawled).await?;
+        }
+        if links.is_empty() {
+            return Ok(());
+        }
+        let placement = self.placement().await.with_peer(from);
+        if placement.is_primary(site) {
+            let seeds: Vec<Seed> = links.iter().filter_map(|l| l.to_seed_of(site)).collect();
+            self.inner.crawler.enqueue(seeds).await?;
+            Ok(())
+        } else {
+            Ok(self.inner.parked.add_links(site, links).await?)
+        }
+    }
+
+    /// Answer a digest request from the local shard.
+    pub async fn on_digest(
+        &self,
+        request: wire::DigestRequest,
+        reply: net::Responder<wire::DigestResponse>,
+    ) {
+        match self.local_digest(&request.site).await {
+            Ok(d) => {
+                let _ = reply.send(wire::DigestResponse {
+                    count: d.pairs.len() as u64,
+                    hash: d.hash,
+                    urls: request.list_urls.then_some(d.pairs),
+                });
+            }
+            Err(e) => {
+                let _ = reply.fail(e.to_string());
+            }
+        }
+    }
+}

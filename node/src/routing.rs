@@ -1,0 +1,441 @@
+//! Where a URL goes: the one owner decision ([`Placement`]) and the component that acts on it
+//! ([`Routing`]): seeds and links are enqueued here when this peer is the site's primary and
+//! persisted in the outbox otherwise; the router hands the outbox off to the primaries and
+//! takes in their hand-offs (DESIGN.md, "Who crawls what").
+
+use crate::error::{Error, Result};
+use crate::link::Link;
+use crate::net::{self, wire};
+use crate::ownership::{self, SiteKey};
+use crate::store::{HandoffItem, Outbox};
+use libp2p::PeerId;
+use peersearch_crawler::{Crawler, NormalizedUrl, Seed};
+use peersearch_web::api::{CrawlResponse, Rejected};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+/// Hops a hand-off may travel before the receiver accepts it whatever it believes.
+pub const MAX_HOPS: u8 = 3;
+/// Most URLs accepted from one hand-off message.
+pub const MAX_HANDOFF_URLS: usize = 5_000;
+/// How often the hand-off router looks at the outbox when nothing woke it.
+const ROUTER_EVERY: Duration = Duration::from_millis(500);
+/// URLs per hand-off message.
+const HANDOFF_BATCH: usize = 500;
+/// Outbox rows routed per round.
+const ROUTE_READ: usize = 5_000;
+/// How long the router leaves a peer alone after a failed hand-off.
+const HANDOFF_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Where a URL goes next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hop {
+    /// This peer crawls it.
+    Here,
+    /// Hand it off to this peer, the site's primary.
+    Forward(PeerId),
+}
+
+/// Who owns which site, by one view of the network: this peer and the live peers it knows.
+/// Every owner decision of the node is made here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    me: PeerId,
+    peers: Vec<PeerId>,
+    replication: usize,
+}
+
+impl Placement {
+    /// The placement over `peers` (this peer `me` is always counted) with `replication`
+    /// owners per site.
+    pub fn new(me: PeerId, peers: Vec<PeerId>, replication: usize) -> Placement {
+        Placement {
+            me,
+            peers,
+            replication,
+        }
+    }
+
+    /// The same view, counting `also` as live: a peer that just sent a request is, even if
+    /// this peer has not identified it yet.
+    pub fn with_peer(mut self, also: PeerId) -> Placement {
+        if also != self.me && !self.peers.contains(&also) {
+            self.peers.push(also);
+        }
+        self
+    }
+
+    /// This peer.
+    pub fn me(&self) -> PeerId {
+        self.me
+    }
+
+    /// The live peers of this view (this peer not included).
+    pub fn peers(&self) -> &[PeerId] {
+        &self.peers
+    }
+
+    /// The configured number of owners per site.
+    pub fn replication(&self) -> usize {
+        self.replication
+    }
+
+    /// The `n` peers closest to `site`, closest first.
+    pub fn closest(&self, site: &str, n: usize) -> Vec<PeerId> {
+        ownership::owners(&SiteKey::of(site), self.me, &self.peers, n)
+    }
+
+    /// The owners of `site`, the primary first.
+    pub fn owners(&self, site: &str) -> Vec<PeerId> {
+        self.closest(site, self.replication)
+    }
+
+    /// The primary of `site` (this peer when it knows no other).
+    pub fn primary(&self, site: &str) -> PeerId {
+        self.closest(site, 1).first().copied().unwrap_or(self.me)
+    }
+
+    /// Whether this peer is the primary of `site`.
+    pub fn is_primary(&self, site: &str) -> bool {
+        self.primary(site) == self.me
+    }
+
+    /// Whether this peer is one of the owners of `site`.
+    pub fn is_owner(&self, site: &str) -> bool {
+        self.owners(site).contains(&self.me)
+    }
+
+    /// The hop rule, written once: a URL that travelled `hops` times goes to the site's
+    /// primary, unless this peer is the primary or the hop budget is spent (then it stays).
+    pub fn hop(&self, site: &str, hops: u8) -> Hop {
+        let primary = self.primary(site);
+        if primary == self.me || hops >= MAX_HOPS {
+            Hop::Here
+        } else {
+            Hop::Forward(primary)
+        }
+    }
+}
+
+/// Somewhere links can be stored durably: routed to the crawler or to the outbox.
+pub trait LinkStore: Send + Sync {
+    /// Store `links` (found at hop 0); `Ok` once they are enqueued or persisted.
+    fn store_links(&self, links: Vec<Link>) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The routing component: a cloneable handle.
+#[derive(Clone)]
+pub struct Routing {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    me: PeerId,
+    replication: usize,
+    allow_private_addresses: bool,
+    net: net::Client,
+    crawler: Crawler,
+    outbox: Outbox,
+    wake: Notify,
+}
+
+impl std::fmt::Debug for Routing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routing").finish_non_exhaustive()
+    }
+}
+
+impl LinkStore for Routing {
+    async fn store_links(&self, links: Vec<Link>) -> Result<()> {
+        self.route(
+            links
+                .into_iter()
+                .map(|link| HandoffItem { link, hops: 0 })
+                .collect(),
+        )
+        .await
+    }
+}
+
+impl Routing {
+    /// The routing of peer `net.local_peer_id()`, over its crawler and outbox.
+    pub fn new(
+        net: net::Client,
+        crawler: Crawler,
+        outbox: Outbox,
+        replication: usize,
+        allow_private_addresses: bool,
+    ) -> Routing {
+        Routing {
+            inner: Arc::new(Inner {
+                me: net.local_peer_id(),
+                replication,
+                allow_private_addresses,
+                net,
+                crawler,
+                outbox,
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    /// The placement by this peer's current view of the network.
+    pub async fn placement(&self) -> Placement {
+        let peers = self.inner.net.live_peers().await.unwrap_or_default();
+        Placement::new(self.inner.me, peers, self.inner.replication)
+    }
+
+    /// How many URLs wait in the outbox.
+    pub async fn outbox_len(&self) -> u64 {
+        self.inner.outbox.len().await.unwrap_or(0)
+    }
+
+    /// Validate seeds, then route them to their owners.
+    pub async fn submit(&self, urls: Vec<String>) -> CrawlResponse {
+        let mut resp = CrawlResponse::default();
+        let mut items = Vec::new();
+        let mut accepted_raw = Vec::new();
+        for raw in urls {
+            match peersearch_crawler::normalize(raw.trim(), None) {
+                Ok(u) => {
+                    if let Some(reason) = self.refusal(&u) {
+                        resp.rejected.push(Rejected { url: raw, reason });
+                        continue;
+                    }
+                    items.push(HandoffItem {
+                        link: Link {
+                            url: u.to_string(),
+                            depth: 0,
+                            anchor: None,
+                        },
+                        hops: 0,
+                    });
+                    accepted_raw.push(raw);
+                }
+                Err(e) => resp.rejected.push(Rejected {
+                    url: raw,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        match self.route(items).await {
+            Ok(()) => resp.accepted = accepted_raw.len(),
+            Err(e) => {
+                warn!(error = %e, "cannot store seeds");
+                resp.rejected
+                    .extend(accepted_raw.into_iter().map(|url| Rejected {
+                        url,
+                        reason: "the peer could not store it; try again".into(),
+                    }));
+            }
+        }
+        resp
+    }
+
+    /// Refuse IP-literal destinations the SSRF guard would refuse anyway, so the user hears
+    /// about it at once (host names are checked when they are resolved, at fetch time).
+    /// Why `u` is refused, if it is.
+    fn refusal(&self, u: &NormalizedUrl) -> Option<String> {
+        if self.inner.allow_private_addresses {
+            return None;
+        }
+        let ip: std::net::IpAddr = match u.as_url().host() {
+            Some(url::Host::Ipv4(ip)) => ip.into(),
+            Some(url::Host::Ipv6(ip)) => ip.into(),
+            _ => return None,
+        };
+        peersearch_crawler::forbidden_reason(ip).map(|why| {
+            format!(
+                "{why} address refused (start the peer with --allow-private-addresses to allow it)"
+            )
+        })
+    }
+
+    /// Enqueue items whose site this peer crawls; persist the rest in the outbox for the
+    /// router to hand off.
+    pub async fn route(&self, items: Vec<HandoffItem>) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let placement = self.placement().await;
+        let mut local = Vec::new();
+        let mut remote = Vec::new();
+        for it in items {
+            let Some(seed) = it.link.to_seed() else {
+                continue;
+            };
+            match placement.hop(&seed.url.site(), it.hops) {
+                Hop::Here => local.push(seed),
+                Hop::Forward(_) => remote.push(it),
+            }
+        }
+        if !local.is_empty() {
+            self.inner.crawler.enqueue(local).await?;
+        }
+        if !remote.is_empty() {
+            self.inner.outbox.push(remote).await?;
+            self.inner.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Take in a hand-off: persist it, then acknowledge (the router enqueues or forwards it).
+    pub async fn on_handoff(
+        &self,
+        request: wire::HandoffRequest,
+        reply: net::Responder<wire::HandoffResponse>,
+    ) {
+        let hops = request.hops.saturating_add(1);
+        let items: Vec<HandoffItem> = request
+            .urls
+            .into_iter()
+            .take(MAX_HANDOFF_URLS)
+            .map(|link| HandoffItem { link, hops })
+            .collect();
+        let n = items.len() as u32;
+        match self.inner.outbox.push(items).await {
+            Ok(()) => {
+                self.inner.wake.notify_one();
+                let _ = reply.send(wire::HandoffResponse { accepted: n });
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot persist a hand-off; not acknowledged");
+                let _ = reply.fail(Error::from(e).to_string());
+            }
+        }
+    }
+
+    /// The router: route what waits in the outbox (enqueue locally or hand off to the
+    /// primary, retrying until acknowledged) until `shutdown`.
+    pub async fn run_router(self, shutdown: CancellationToken) {
+        let mut backoff: HashMap<PeerId, Instant> = HashMap::new();
+        loop {
+            tokio::select! {
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(ROUTER_EVERY) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            if let Err(e) = self.route_outbox(&mut backoff).await {
+                debug!(error = %e, "routing the outbox failed; will retry");
+            }
+        }
+    }
+
+    async fn route_outbox(&self, backoff: &mut HashMap<PeerId, Instant>) -> Result<()> {
+        let items = self.inner.outbox.peek(ROUTE_READ).await?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        let placement = self.placement().await;
+        let mut local: Vec<(u64, Seed)> = Vec::new();
+        let mut remote: HashMap<PeerId, Vec<(u64, HandoffItem)>> = HashMap::new();
+        let mut done: Vec<u64> = Vec::new();
+        for (seq, it) in items {
+            let Some(seed) = it.link.to_seed() else {
+                done.push(seq);
+                continue;
+            };
+            match placement.hop(&seed.url.site(), it.hops) {
+                Hop::Here => local.push((seq, seed)),
+                Hop::Forward(p) => remote.entry(p).or_default().push((seq, it)),
+            }
+        }
+        if !local.is_empty() {
+            let (seqs, seeds): (Vec<u64>, Vec<Seed>) = local.into_iter().unzip();
+            if self.inner.crawler.enqueue(seeds).await.is_ok() {
+                done.extend(seqs);
+            }
+        }
+        let now = Instant::now();
+        for (peer, batch) in remote {
+            if backoff.get(&peer).is_some_and(|t| *t > now) {
+                continue;
+            }
+            for chunk in batch.chunks(HANDOFF_BATCH) {
+                let req = wire::HandoffRequest {
+                    urls: chunk.iter().map(|(_, it)| it.link.clone()).collect(),
+                    hops: chunk.iter().map(|(_, it)| it.hops).max().unwrap_or(0),
+                };
+                match self.inner.net.handoff(peer, req).await {
+                    Ok(_) => done.extend(chunk.iter().map(|(s, _)| *s)),
+                    Err(e) => {
+                        debug!(peer = %peer, error = %e, "hand-off failed; will retry");
+                        backoff.insert(peer, now + HANDOFF_BACKOFF);
+                        break;
+                    }
+                }
+            }
+        }
+        self.inner.outbox.remove(done).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peers(n: usize) -> Vec<PeerId> {
+        (0..n).map(|_| PeerId::random()).collect()
+    }
+
+    /// A site whose primary, among `all`, is not `me`.
+    fn site_owned_by_other(me: PeerId, all: &[PeerId]) -> String {
+        (0..)
+            .map(|i| format!("site{i}.example"))
+            .find(|s| ownership::owners(&SiteKey::of(s), me, all, 1)[0] != me)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_primary_keeps_a_url_and_others_forward_it_to_the_primary() {
+        let all = peers(5);
+        let me = all[0];
+        let p = Placement::new(me, all[1..].to_vec(), 3);
+        let site = site_owned_by_other(me, &all);
+        let primary = p.primary(&site);
+        assert_ne!(primary, me);
+        assert!(!p.is_primary(&site));
+        assert_eq!(p.hop(&site, 0), Hop::Forward(primary));
+        assert_eq!(p.hop(&site, MAX_HOPS - 1), Hop::Forward(primary));
+        assert_eq!(p.hop(&site, MAX_HOPS), Hop::Here, "the hop budget is spent");
+        let theirs = Placement::new(
+            primary,
+            all.iter().copied().filter(|x| *x != primary).collect(),
+            3,
+        );
+        assert!(theirs.is_primary(&site));
+        assert_eq!(theirs.hop(&site, 0), Hop::Here);
+    }
+
+    #[test]
+    fn owners_start_with_the_primary_and_ownership_matches_them() {
+        let all = peers(6);
+        let p = Placement::new(all[0], all[1..].to_vec(), 3);
+        for i in 0..20 {
+            let site = format!("s{i}.example");
+            let owners = p.owners(&site);
+            assert_eq!(owners.len(), 3);
+            assert_eq!(owners[0], p.primary(&site));
+            assert_eq!(p.is_owner(&site), owners.contains(&all[0]));
+            assert_eq!(p.is_primary(&site), owners[0] == all[0]);
+        }
+    }
+
+    #[test]
+    fn a_lone_peer_is_primary_of_everything_and_a_new_sender_counts() {
+        let me = PeerId::random();
+        let p = Placement::new(me, Vec::new(), 3);
+        assert!(p.is_primary("a.example"));
+        assert_eq!(p.owners("a.example"), vec![me]);
+        let other = PeerId::random();
+        let p = p.with_peer(other).with_peer(other).with_peer(me);
+        assert_eq!(p.peers(), &[other], "no duplicates, never itself");
+        assert_eq!(p.owners("a.example").len(), 2);
+    }
+}

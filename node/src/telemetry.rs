@@ -1,0 +1,112 @@
+//! Telemetry: the activity history the peer page charts (one sample every
+//! [`HISTORY_EVERY`], one hour kept) and the progress lines in the log.
+
+use crate::indexing::Indexing;
+use peersearch_crawler::Crawler;
+use peersearch_web::api::HistoryPoint;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+/// How many history samples the peer page shows (one per [`HISTORY_EVERY`], one hour).
+const HISTORY_LEN: usize = 360;
+/// Sampling period of the activity chart.
+pub const HISTORY_EVERY: Duration = Duration::from_secs(10);
+/// Period of the progress log lines.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// The activity samples: a cloneable handle.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    points: Arc<Mutex<VecDeque<HistoryPoint>>>,
+}
+
+impl History {
+    /// Add a sample, forgetting the oldest past [`HISTORY_LEN`].
+    pub fn record(&self, point: HistoryPoint) {
+        if let Ok(mut h) = self.points.lock() {
+            h.push_back(point);
+            while h.len() > HISTORY_LEN {
+                h.pop_front();
+            }
+        }
+    }
+
+    /// The samples, oldest first.
+    pub fn points(&self) -> Vec<HistoryPoint> {
+        self.points
+            .lock()
+            .map(|h| h.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Sample the crawl and the index into `history` until `shutdown`.
+pub async fn run_history(
+    history: History,
+    crawler: Crawler,
+    indexing: Indexing,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(HISTORY_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => history.record(HistoryPoint {
+                at_unix: crate::clock::now_unix(),
+                pages_crawled: crawler.stats().pages_crawled,
+                docs_indexed: indexing.num_docs(),
+            }),
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Progress lines at info level every few seconds while something happens.
+pub async fn run_progress_log(crawler: Crawler, indexing: Indexing, shutdown: CancellationToken) {
+    let mut last_pages = crawler.stats().pages_crawled;
+    let mut last_docs = indexing.num_docs();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PROGRESS_EVERY) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let st = crawler.stats();
+        let docs = indexing.num_docs();
+        if st.pages_crawled != last_pages || docs != last_docs || st.frontier_size > 0 {
+            let rate = (st.pages_crawled - last_pages.min(st.pages_crawled)) as f64
+                / PROGRESS_EVERY.as_secs_f64();
+            info!(
+                pages_crawled = st.pages_crawled,
+                pages_failed = st.pages_failed,
+                rate = format!("{rate:.1}/s"),
+                docs_indexed = docs,
+                frontier = st.frontier_size,
+                "crawl progress"
+            );
+        }
+        last_pages = st.pages_crawled;
+        last_docs = docs;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_keeps_the_last_hour() {
+        let h = History::default();
+        for i in 0..(HISTORY_LEN as u64 + 5) {
+            h.record(HistoryPoint {
+                at_unix: i,
+                pages_crawled: i,
+                docs_indexed: 0,
+            });
+        }
+        let p = h.points();
+        assert_eq!(p.len(), HISTORY_LEN);
+        assert_eq!(p[0].at_unix, 5, "the oldest went first");
+    }
+}
