@@ -33,6 +33,7 @@ mod indexing;
 mod link;
 pub mod net;
 pub mod ownership;
+mod parent_watch;
 mod replication;
 mod routing;
 mod search;

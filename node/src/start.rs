@@ -119,6 +119,8 @@ async fn open_data_dir(config: &PeerConfig) -> Result<(File, Arc<Shard>, Crawler
 
 /// Start every part of a peer.
 pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
+    #[cfg(feature = "test-hooks")]
+    crate::parent_watch::spawn_if_asked();
     let (lock, shard, crawler) = open_data_dir(&config).await?;
     let (outbox, parked) = store::open(&config.data_dir.join("node.redb")).await?;
     let shutdown = CancellationToken::new();

@@ -1,9 +1,18 @@
 //! Start real `peersearch` processes on loopback and talk to them over their HTTP API.
+//!
+//! Every process the harness starts ([`spawn_in_group`]: the peers of [`PeerProcess`] and
+//! [`start_network`], the `peersearch demo` of the demo test) runs in its own process group,
+//! whose every process is killed with `SIGKILL` and reaped when its [`GroupChild`] is dropped,
+//! also while a failing test unwinds. A test process that dies without unwinding (Ctrl-C, a
+//! timeout, `kill -9`) runs no drop: for that the harness sets
+//! `PEERSEARCH_TEST_EXIT_WITH_PARENT=1`, and the peer (built with the `test-hooks` feature)
+//! exits by itself within a second of its parent's death (`node/src/parent_watch.rs`).
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Errors of the harness (tests unwrap them; the message says what went wrong).
@@ -26,10 +35,125 @@ pub fn binary() -> PathBuf {
     }
 }
 
-/// A running peer process, killed when dropped.
+/// The variable that makes a test-hooks peer exit when its parent process is gone.
+pub const EXIT_WITH_PARENT_ENV: &str = "PEERSEARCH_TEST_EXIT_WITH_PARENT";
+
+/// Spawn `cmd` in a process group of its own (`process_group(0)`), with
+/// `PEERSEARCH_TEST_EXIT_WITH_PARENT=1`: the one way the harness and the tests start a
+/// `peersearch` process, so that none outlives its test.
+pub fn spawn_in_group(cmd: &mut Command) -> Result<GroupChild> {
+    cmd.process_group(0).env(EXIT_WITH_PARENT_ENV, "1");
+    let child = cmd
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {:?}: {e}", cmd.get_program()))?;
+    Ok(GroupChild {
+        child: Some(child),
+        exited: None,
+    })
+}
+
+/// A child process leading its own process group ([`spawn_in_group`]): dropping it (also
+/// during a panic's unwinding) kills the whole group with `SIGKILL` and reaps the child.
+#[derive(Debug)]
+pub struct GroupChild {
+    child: Option<Child>,
+    /// Its exit status, once reaped.
+    exited: Option<ExitStatus>,
+}
+
+impl GroupChild {
+    /// The OS process id (also the process group id); `None` once killed.
+    pub fn id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Its stdout, if it was piped (once).
+    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
+        self.child.as_mut()?.stdout.take()
+    }
+
+    /// Its exit status if it has exited (it is reaped then), without waiting.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        if self.exited.is_none()
+            && let Some(c) = self.child.as_mut()
+        {
+            self.exited = c.try_wait()?;
+        }
+        Ok(self.exited)
+    }
+
+    /// Send `signal` (a name for `kill -s`, e.g. `TERM`) to the child alone.
+    pub fn signal(&self, signal: &str) {
+        if let Some(pid) = self.id()
+            && self.exited.is_none()
+        {
+            run_kill(signal, &pid.to_string());
+        }
+    }
+
+    /// `SIGKILL` to every process of its group, then reap the child (idempotent).
+    pub fn kill(&mut self) {
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        if self.exited.is_none() {
+            // The group first, while the unreaped child keeps the group id from being reused;
+            // then the child itself, should `kill` not run.
+            run_kill("KILL", &format!("-{}", c.id()));
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Wait (bounded) until the child exits: its status, or `None` at the deadline.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.try_wait() {
+                Ok(Some(st)) => return Some(st),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+impl Drop for GroupChild {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `kill -s SIGNAL -- TARGET` (std cannot signal a process group, and this crate has no
+/// unsafe code); best effort.
+fn run_kill(signal: &str, target: &str) {
+    let _ = Command::new("kill")
+        .args(["-s", signal, "--", target])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Whether process `pid` still exists and is not a zombie (from `/proc/PID/stat`).
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `PID (COMM) STATE ...`; COMM may hold spaces or parentheses, so after the last ')'.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z" | "X" | "x") | None)
+}
+
+/// A running peer process in its own process group ([`spawn_in_group`]), killed (the whole
+/// group) and reaped when dropped.
 #[derive(Debug)]
 pub struct PeerProcess {
-    child: Option<Child>,
+    child: GroupChild,
     /// Its data dir.
     pub data_dir: PathBuf,
     /// `http://127.0.0.1:PORT`.
@@ -84,9 +208,9 @@ impl PeerProcess {
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn()?;
+        let child = spawn_in_group(&mut cmd)?;
         let mut p = PeerProcess {
-            child: Some(child),
+            child,
             data_dir: data_dir.to_path_buf(),
             base: String::new(),
             status: Value::Null,
@@ -103,9 +227,7 @@ impl PeerProcess {
                     return Ok(p);
                 }
             }
-            if let Some(c) = p.child.as_mut()
-                && let Some(code) = c.try_wait()?
-            {
+            if let Some(code) = p.child.try_wait()? {
                 anyhow::bail!("peer exited early with {code}: {}", p.log_tail());
             }
             if Instant::now() > deadline {
@@ -117,7 +239,7 @@ impl PeerProcess {
 
     /// The OS process id.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.child.id()
     }
 
     /// Its peer id.
@@ -221,39 +343,21 @@ impl PeerProcess {
             .ok()
     }
 
-    /// `kill -9`.
+    /// `kill -9` (its whole process group), and reap it.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.child.kill();
     }
 
-    /// SIGTERM and wait (bounded) for a clean exit; returns whether it exited 0.
+    /// SIGTERM and wait (bounded) for a clean exit; returns whether it exited 0 (after 30 s
+    /// its group is killed).
     pub fn terminate(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else {
+        if self.child.id().is_none() {
             return false;
-        };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(st)) = c.try_wait() {
-                return st.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = c.kill();
-        let _ = c.wait();
-        false
-    }
-}
-
-impl Drop for PeerProcess {
-    fn drop(&mut self) {
-        self.kill9();
+        self.child.signal("TERM");
+        let st = self.child.wait_timeout(Duration::from_secs(30));
+        self.child.kill();
+        st.is_some_and(|st| st.success())
     }
 }
 

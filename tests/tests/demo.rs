@@ -4,7 +4,7 @@
 //! (the test fails without it, unless `PEERSEARCH_SKIP_RUST_DOCS=1`: then the demo's built-in
 //! site is searched instead).
 
-use peersearch_tests::harness::{binary, http_get};
+use peersearch_tests::harness::{binary, http_get, spawn_in_group};
 use peersearch_tests::need;
 use serde_json::Value;
 use std::process::Stdio;
@@ -23,24 +23,26 @@ async fn demo_starts_finds_peers_and_answers_a_search() {
         None => ("kademlia", "kademlia"),
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(binary())
-        .args([
-            "demo",
-            "--peers",
-            "3",
-            "--http",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // In its own process group, killed (with the peers it runs) when `child` drops.
+    let mut child = spawn_in_group(
+        std::process::Command::new(binary())
+            .args([
+                "demo",
+                "--peers",
+                "3",
+                "--http",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
+    let stdout = tokio::process::ChildStdout::from_std(child.take_stdout().unwrap()).unwrap();
+    let mut lines = BufReader::new(stdout).lines();
     let started = Instant::now();
     let mut base = None;
     let mut printed = Vec::new();
@@ -102,5 +104,5 @@ async fn demo_starts_finds_peers_and_answers_a_search() {
             .starts_with("http://127.0.0.1:"),
         "the demo serves its corpus on loopback: {hit}"
     );
-    let _ = child.kill().await;
+    child.kill();
 }
