@@ -81,6 +81,14 @@ pub struct PeerConfig {
     /// Where `start` writes the bound web address once it listens (written atomically; useful
     /// with `--http 127.0.0.1:0` in scripts). Default: not written.
     pub http_addr_file: Option<PathBuf>,
+    /// The URL the public reaches the web UI at through a reverse proxy (e.g.
+    /// `https://example.org/search-engine/`): the base of every absolute URL the peer serves;
+    /// its host passes the `Host` check. Absolute http(s), no query or fragment; normalized to
+    /// end with `/`. Default none.
+    pub public_url: Option<String>,
+    /// Reverse proxies (client IP addresses) whose `Forwarded` / `X-Forwarded-Proto` /
+    /// `X-Forwarded-Host` headers are believed. Default none.
+    pub trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 impl Default for PeerConfig {
@@ -103,6 +111,8 @@ impl Default for PeerConfig {
             crawl_bind_addr: None,
             maintenance_interval_ms: DEFAULT_MAINTENANCE_INTERVAL_MS,
             http_addr_file: None,
+            public_url: None,
+            trusted_proxy: Vec::new(),
         }
     }
 }
@@ -158,6 +168,10 @@ pub struct Overrides {
     pub maintenance_interval_ms: Option<u64>,
     /// `--http-addr-file`.
     pub http_addr_file: Option<PathBuf>,
+    /// `--public-url`.
+    pub public_url: Option<String>,
+    /// `--trusted-proxy` (empty: not given).
+    pub trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 impl PeerConfig {
@@ -225,6 +239,20 @@ impl PeerConfig {
         if let Some(v) = o.http_addr_file {
             c.http_addr_file = Some(v);
         }
+        if let Some(v) = o.public_url {
+            c.public_url = Some(v);
+        }
+        if !o.trusted_proxy.is_empty() {
+            c.trusted_proxy = o.trusted_proxy;
+        }
+        if let Some(url) = &c.public_url {
+            c.public_url = Some(peersearch_web::parse_public_url(url).map_err(|message| {
+                ConfigError::Invalid {
+                    name: "public-url",
+                    message,
+                }
+            })?);
+        }
         c.validate()?;
         Ok(c)
     }
@@ -267,6 +295,11 @@ impl PeerConfig {
             .is_some_and(|p| p.as_os_str().is_empty())
         {
             return bad("http-addr-file", "must not be empty");
+        }
+        if let Some(url) = &self.public_url
+            && let Err(message) = peersearch_web::parse_public_url(url)
+        {
+            return bad("public-url", &message);
         }
         if self.listen.is_empty() {
             return bad("listen", "needs at least one address");
@@ -343,6 +376,61 @@ mod tests {
             .unwrap_err();
             assert!(err.to_string().contains("maintenance-interval-ms"), "{err}");
         }
+    }
+
+    #[test]
+    fn public_url_and_trusted_proxy_merge_like_the_others() {
+        let d = PeerConfig::merge(None, Overrides::default()).unwrap();
+        assert_eq!(d.public_url, None, "default: none");
+        assert!(d.trusted_proxy.is_empty(), "default: none");
+        let file: PeerConfig = toml::from_str(
+            "public-url = \"https://file.example/search\"\ntrusted-proxy = [\"127.0.0.1\", \"::1\"]",
+        )
+        .unwrap();
+        let f = PeerConfig::merge(Some(file.clone()), Overrides::default()).unwrap();
+        assert_eq!(
+            f.public_url.as_deref(),
+            Some("https://file.example/search/"),
+            "file beats default, trailing slash added"
+        );
+        assert_eq!(
+            f.trusted_proxy,
+            vec![
+                "127.0.0.1".parse::<std::net::IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        let o = PeerConfig::merge(
+            Some(file),
+            Overrides {
+                public_url: Some("https://flag.example".into()),
+                trusted_proxy: vec!["10.0.0.1".parse().unwrap()],
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(o.public_url.as_deref(), Some("https://flag.example/"));
+        assert_eq!(
+            o.trusted_proxy,
+            vec!["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        for bad in [
+            "search.example",
+            "ftp://a.example/",
+            "https://a.example/?x=1",
+            "https://a.example/#f",
+        ] {
+            let err = PeerConfig::merge(
+                None,
+                Overrides {
+                    public_url: Some(bad.into()),
+                    ..Overrides::default()
+                },
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("public-url"), "{bad}: {err}");
+        }
+        assert!(toml::from_str::<PeerConfig>("trusted-proxy = [\"not-an-ip\"]").is_err());
     }
 
     #[test]

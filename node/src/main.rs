@@ -89,6 +89,14 @@ struct StartArgs {
     /// Write the bound web address to this file once listening (for `--http 127.0.0.1:0`).
     #[arg(long, env = "PEERSEARCH_HTTP_ADDR_FILE")]
     http_addr_file: Option<PathBuf>,
+    /// The URL the public reaches the web UI at through a reverse proxy, e.g.
+    /// https://search.example.org/ (base of the OpenSearch, RSS and page links) [default: none].
+    #[arg(long, env = "PEERSEARCH_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Reverse proxy address whose Forwarded / X-Forwarded-* headers are believed, repeatable
+    /// [default: none].
+    #[arg(long, env = "PEERSEARCH_TRUSTED_PROXY", value_delimiter = ',')]
+    trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +242,8 @@ fn overrides(a: StartArgs) -> Overrides {
         crawl_bind_addr: a.crawl_bind_addr,
         maintenance_interval_ms: a.maintenance_interval_ms,
         http_addr_file: a.http_addr_file,
+        public_url: a.public_url,
+        trusted_proxy: a.trusted_proxy,
     }
 }
 
@@ -259,7 +269,8 @@ mod tests {
         let p = dir.join("peer.toml");
         std::fs::write(
             &p,
-            "maintenance-interval-ms = 2000\nhttp-addr-file = \"file.addr\"\n",
+            "maintenance-interval-ms = 2000\nhttp-addr-file = \"file.addr\"\n\
+             public-url = \"https://file.example/\"\ntrusted-proxy = [\"10.0.0.1\"]\n",
         )
         .unwrap();
         p
@@ -273,12 +284,16 @@ mod tests {
         let c = start_config(&[])?;
         assert_eq!(c.maintenance_interval_ms, 5000, "default");
         assert_eq!(c.http_addr_file, None, "default: no file written");
+        assert_eq!(c.public_url, None, "default: no public url");
+        assert!(c.trusted_proxy.is_empty(), "default: no trusted proxy");
         let dir = tempfile::tempdir()?;
         let file = write_file(dir.path());
         let file = file.to_str().unwrap();
         let c = start_config(&["--config", file])?;
         assert_eq!(c.maintenance_interval_ms, 2000, "file beats default");
         assert_eq!(c.http_addr_file, Some(PathBuf::from("file.addr")));
+        assert_eq!(c.public_url.as_deref(), Some("https://file.example/"));
+        assert_eq!(c.trusted_proxy, vec![ip("10.0.0.1")]);
         let c = start_config(&[
             "--config",
             file,
@@ -286,10 +301,31 @@ mod tests {
             "700",
             "--http-addr-file",
             "flag.addr",
+            "--public-url",
+            "https://flag.example/sub",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--trusted-proxy",
+            "::1",
         ])?;
         assert_eq!(c.maintenance_interval_ms, 700, "flag beats file");
         assert_eq!(c.http_addr_file, Some(PathBuf::from("flag.addr")));
+        assert_eq!(c.public_url.as_deref(), Some("https://flag.example/sub/"));
+        assert_eq!(c.trusted_proxy, vec![ip("127.0.0.1"), ip("::1")]);
         Ok(())
+    }
+
+    #[test]
+    fn public_url_must_be_an_absolute_http_url() {
+        for bad in ["search.example.org", "https://a.example/?q=1"] {
+            let err = start_config(&["--public-url", bad]).unwrap_err();
+            assert!(format!("{err:#}").contains("public-url"), "{err:#}");
+        }
+        assert!(start_config(&["--trusted-proxy", "nginx"]).is_err());
+    }
+
+    fn ip(text: &str) -> std::net::IpAddr {
+        text.parse().unwrap()
     }
 
     #[test]
@@ -315,6 +351,8 @@ mod tests {
             .env(CHILD, &file)
             .env("PEERSEARCH_MAINTENANCE_INTERVAL_MS", "3000")
             .env("PEERSEARCH_HTTP_ADDR_FILE", "env.addr")
+            .env("PEERSEARCH_PUBLIC_URL", "https://env.example/")
+            .env("PEERSEARCH_TRUSTED_PROXY", "192.0.2.1,192.0.2.2")
             .output()?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -335,6 +373,8 @@ mod tests {
         let c = start_config(&["--config", file])?;
         assert_eq!(c.maintenance_interval_ms, 3000, "env beats file");
         assert_eq!(c.http_addr_file, Some(PathBuf::from("env.addr")));
+        assert_eq!(c.public_url.as_deref(), Some("https://env.example/"));
+        assert_eq!(c.trusted_proxy, vec![ip("192.0.2.1"), ip("192.0.2.2")]);
         let c = start_config(&[
             "--config",
             file,
@@ -342,9 +382,15 @@ mod tests {
             "700",
             "--http-addr-file",
             "flag.addr",
+            "--public-url",
+            "https://flag.example/",
+            "--trusted-proxy",
+            "127.0.0.1",
         ])?;
         assert_eq!(c.maintenance_interval_ms, 700, "flag beats env");
         assert_eq!(c.http_addr_file, Some(PathBuf::from("flag.addr")));
+        assert_eq!(c.public_url.as_deref(), Some("https://flag.example/"));
+        assert_eq!(c.trusted_proxy, vec![ip("127.0.0.1")]);
         Ok(())
     }
 }

@@ -234,7 +234,10 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
         search,
         history,
     });
-    let router = peersearch_web::app(backend, peersearch_web::WebConfig::new(http_addr));
+    let web_config = peersearch_web::WebConfig::new(http_addr)
+        .with_public_url(config.public_url.clone())
+        .with_trusted_proxies(config.trusted_proxy.clone());
+    let router = peersearch_web::app(backend, web_config);
     {
         let token = shutdown.clone();
         tasks.spawn(async move {

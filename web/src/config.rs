@@ -2,7 +2,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
@@ -36,6 +36,16 @@ pub struct WebConfig {
     /// Key of the CSRF tokens of the peer page's seed form. Any 32 unpredictable bytes; a new
     /// value on each start only invalidates forms that were open across the restart.
     pub csrf_secret: [u8; 32],
+    /// The URL the public reaches this peer at (`--public-url`, e.g.
+    /// `https://example.org/search-engine/`), the base of every absolute URL the peer serves
+    /// and of the pages' own links; its host is also admitted by the `Host` check. Should be
+    /// normalized by [`crate::parse_public_url`]; an invalid value is logged and ignored.
+    /// Default none: `http://` and the request's `Host`.
+    pub public_url: Option<String>,
+    /// Client addresses (the TCP peer) whose `Forwarded` / `X-Forwarded-Proto` /
+    /// `X-Forwarded-Host` headers are believed (`--trusted-proxy`). Default none: those
+    /// headers are ignored.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -46,6 +56,8 @@ impl std::fmt::Debug for WebConfig {
             .field("exempt_loopback_clients", &self.exempt_loopback_clients)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("csrf_secret", &"<redacted>")
+            .field("public_url", &self.public_url)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -59,7 +71,21 @@ impl WebConfig {
             exempt_loopback_clients: true,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             csrf_secret: random_secret(),
+            public_url: None,
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// With `public_url` as the base of absolute URLs (see [`WebConfig::public_url`]).
+    pub fn with_public_url(mut self, public_url: Option<String>) -> Self {
+        self.public_url = public_url;
+        self
+    }
+
+    /// With `proxies` as the trusted reverse proxies (see [`WebConfig::trusted_proxies`]).
+    pub fn with_trusted_proxies(mut self, proxies: Vec<IpAddr>) -> Self {
+        self.trusted_proxies = proxies;
+        self
     }
 }
 

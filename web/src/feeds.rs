@@ -27,11 +27,12 @@ pub fn is_plausible_host(host: &str) -> bool {
         })
 }
 
-/// `GET /opensearch.xml`: lets a browser add this peer as a search engine. `host` is the
-/// request's (already validated) `Host`, so the URLs point back at this peer as the browser
-/// reached it.
-pub fn opensearch_description(host: &str) -> String {
-    let base = escape(&format!("http://{host}"));
+/// `GET /opensearch.xml`: lets a browser add this peer as a search engine. `base` is
+/// `scheme://host[/prefix]` without a trailing slash (the public URL, or the request's
+/// validated `Host`), so the URLs point back at this peer as the browser reached it.
+pub fn opensearch_description(base: &str) -> String {
+    let host = base.split_once("://").map_or(base, |(_, rest)| rest);
+    let base = escape(base);
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <OpenSearchDescription xmlns="http://a9.com/-/spec/opensearch/1.1/">
@@ -52,8 +53,8 @@ pub fn opensearch_description(host: &str) -> String {
 
 /// `GET /search.rss?q=...`: the results of a search as an RSS 2.0 channel (with the OpenSearch
 /// response elements, so feed readers and aggregators know the totals).
-pub fn rss_feed(host: &str, params: &SearchParams, response: &SearchResponse) -> String {
-    let base = format!("http://{host}");
+/// `base` as in [`opensearch_description`].
+pub fn rss_feed(base: &str, params: &SearchParams, response: &SearchResponse) -> String {
     let qs = feed_query(params);
     let shown = (params.offset + response.hits.len()) as u64;
     let mut out = format!(
@@ -109,7 +110,7 @@ mod tests {
 
     #[test]
     fn opensearch_templates_use_the_host() {
-        let xml = opensearch_description("localhost:8080");
+        let xml = opensearch_description("http://localhost:8080");
         assert!(xml.contains(
             r#"<Url type="text/html" template="http://localhost:8080/search?q={searchTerms}"/>"#
         ));

@@ -9,20 +9,31 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 use crate::feeds::is_plausible_host;
+use crate::proxy::PublicUrl;
 
 /// The state of the [`check_host`] layer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct HostGuard {
-    /// Answer only requests addressed to a loopback name (set when bound to loopback).
+    /// Answer only requests addressed to a loopback name (set when bound to loopback) or to
+    /// the public URL's host.
     pub(crate) loopback_only: bool,
+    /// `--public-url`: its host is admitted too (the operator's own name, which a rebinding
+    /// page cannot make a browser send).
+    pub(crate) public: Option<PublicUrl>,
 }
 
 impl HostGuard {
-    /// The guard of a server bound to `bound_addr`.
-    pub(crate) fn for_bound_addr(bound_addr: SocketAddr) -> Self {
+    /// The guard of a server bound to `bound_addr`, reached by the public at `public`.
+    pub(crate) fn for_bound_addr(bound_addr: SocketAddr, public: Option<PublicUrl>) -> Self {
         Self {
             loopback_only: bound_addr.ip().is_loopback(),
+            public,
         }
+    }
+
+    /// True when a request addressed to `host` is answered.
+    fn admits(&self, host: &str) -> bool {
+        is_loopback_host(host) || self.public.as_ref().is_some_and(|p| p.admits_host(host))
     }
 }
 
@@ -71,7 +82,8 @@ pub(crate) fn public_host(bound_addr: SocketAddr, headers: &HeaderMap, uri: &Uri
 }
 
 /// DNS-rebinding defence: bound to loopback, answer only requests addressed to a loopback
-/// name. A page on `evil.example` whose DNS later points at 127.0.0.1 sends `Host:
+/// name or to the host of `--public-url` (a reverse proxy that passes the public `Host` on).
+/// A page on `evil.example` whose DNS later points at 127.0.0.1 sends `Host:
 /// evil.example` and is refused with [`ApiError::ForbiddenHost`].
 pub(crate) async fn check_host(
     State(guard): State<HostGuard>,
@@ -80,7 +92,7 @@ pub(crate) async fn check_host(
 ) -> Response {
     if guard.loopback_only {
         match request_host(request.headers(), request.uri()) {
-            Some(host) if is_loopback_host(&host) => {}
+            Some(host) if guard.admits(&host) => {}
             // HTTP/1.0 clients may omit Host; browsers never do.
             None if request.version() < Version::HTTP_11 => {}
             host => {

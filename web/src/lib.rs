@@ -49,6 +49,7 @@ mod host;
 mod metrics;
 mod pages;
 mod params;
+mod proxy;
 mod rate_limit;
 mod router;
 mod static_files;
@@ -71,5 +72,6 @@ pub use params::{
     DEFAULT_LIMIT, DEFAULT_TIMEOUT_MS, LIMIT_RANGE, MAX_CRAWL_URLS, MAX_OFFSET, MAX_QUERY_BYTES,
     TIMEOUT_MS_RANGE,
 };
+pub use proxy::parse_public_url;
 pub use router::{app, serve};
 pub use static_files::{rust_docs_dir, static_dir};

@@ -36,6 +36,32 @@ pub struct Head {
     pub extra: String,
 }
 
+/// The `<link rel="search">` of [`layout`].
+const OPENSEARCH_LINK: &str = r#"title="peersearch" href="/opensearch.xml">"#;
+
+/// `html` for a peer behind a public URL: the `<link rel="search">` points at
+/// `opensearch_href` (absolute) when given, and the peer's own root-relative links
+/// (`href="/..."`, `action="/..."`) get the public URL's path `prefix` (`/search-engine`) when
+/// it is not empty. Text from outside is escaped (`"` is `&quot;`), so only the markup written
+/// here can match.
+pub fn rebase(html: String, prefix: &str, opensearch_href: Option<&str>) -> String {
+    let mut html = match opensearch_href {
+        Some(href) => html.replacen(
+            OPENSEARCH_LINK,
+            &format!(r#"title="peersearch" href="{}">"#, escape(href)),
+            1,
+        ),
+        None => html,
+    };
+    if !prefix.is_empty() {
+        let prefix = escape(prefix);
+        html = html
+            .replace("href=\"/", &format!("href=\"{prefix}/"))
+            .replace("action=\"/", &format!("action=\"{prefix}/"));
+    }
+    html
+}
+
 /// The page skeleton shared by every page: landmarks, skip link, stylesheet, favicon and the
 /// OpenSearch `<link rel="search">`.
 pub fn layout(title: &str, head: &Head, main: &str) -> String {

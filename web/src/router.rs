@@ -26,6 +26,7 @@ use crate::finalize::finalize;
 use crate::handlers::{AppState, documents, html, json_api, method_not_allowed, not_found};
 use crate::host::{HostGuard, check_host};
 use crate::metrics::HttpMetrics;
+use crate::proxy::{PublicUrl, UrlBase};
 use crate::rate_limit::{ClientRateLimiter, rate_limit};
 
 /// The router of the whole web layer: the JSON API, the pages, the feeds and `/metrics`.
@@ -34,11 +35,26 @@ use crate::rate_limit::{ClientRateLimiter, rate_limit};
 /// client counts as 127.0.0.1.
 pub fn app<B: Backend>(backend: Arc<B>, config: WebConfig) -> Router {
     let metrics = Arc::new(HttpMetrics::default());
+    let public = config
+        .public_url
+        .as_deref()
+        .and_then(|text| match PublicUrl::parse(text) {
+            Ok(public) => Some(public),
+            Err(reason) => {
+                tracing::error!(url = text, %reason, "ignoring invalid public url");
+                None
+            }
+        });
+    let url_base = UrlBase {
+        public: public.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
+    };
     let state = Arc::new(AppState {
         backend,
         bound_addr: config.bound_addr,
         csrf: Csrf::new(config.csrf_secret),
         metrics: metrics.clone(),
+        url_base,
     });
     let limiter = ClientRateLimiter::new(config.rate_limit_per_sec, config.exempt_loopback_clients)
         .map(Arc::new);
@@ -51,17 +67,17 @@ pub fn app<B: Backend>(backend: Arc<B>, config: WebConfig) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(middleware::from_fn_with_state(
-            HostGuard::for_bound_addr(config.bound_addr),
+            HostGuard::for_bound_addr(config.bound_addr, public),
             check_host,
         ))
         .layer(middleware::from_fn_with_state(limiter, rate_limit))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes));
 
     Router::new()
-        .route("/", get(html::home))
+        .route("/", get(html::home::<B>))
         .route("/search", get(html::search_page::<B>))
         .route("/search.rss", get(documents::search_feed::<B>))
-        .route("/help", get(html::help))
+        .route("/help", get(html::help::<B>))
         .route("/status", get(html::status_page::<B>))
         .route("/status/seeds", post(html::post_seeds::<B>))
         .route("/opensearch.xml", get(documents::opensearch::<B>))

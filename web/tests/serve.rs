@@ -98,3 +98,88 @@ async fn serve_answers_over_tcp_and_shuts_down_gracefully() {
         .unwrap()
         .unwrap();
 }
+
+/// Over a real socket the client address is the TCP peer's: a proxy on 127.0.0.1 listed as
+/// trusted gets its `X-Forwarded-Proto` believed; with a public URL its host passes the Host
+/// check and is the base of the OpenSearch templates.
+#[tokio::test]
+async fn forwarded_proto_from_a_trusted_proxy_over_tcp() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serve_with = |listener, config: WebConfig| {
+        let router = app(Arc::new(FakeBackend::new(plain_hits(1))), config);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(peersearch_web::serve(listener, router, async {
+            let _ = stopped.await;
+        }));
+        (stop, server)
+    };
+    let base = WebConfig {
+        bound_addr: addr,
+        ..config()
+    };
+    let request = |host: &str, extra: &str| {
+        format!("GET /opensearch.xml HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n")
+    };
+    let host = addr.to_string();
+    let proto = "X-Forwarded-Proto: https\r\n";
+
+    let (stop, server) = serve_with(
+        listener,
+        base.clone()
+            .with_trusted_proxies(vec!["127.0.0.1".parse().unwrap()]),
+    );
+    let reply = raw_request(addr, request(&host, proto)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.body.contains(&format!(
+            "template=\"https://{host}/search?q={{searchTerms}}\""
+        )),
+        "{}",
+        reply.body
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+
+    // Not trusted (another address is): the header is ignored.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let host = addr.to_string();
+    let (stop, server) = serve_with(
+        listener,
+        base.clone()
+            .with_trusted_proxies(vec!["192.0.2.1".parse().unwrap()]),
+    );
+    let reply = raw_request(addr, request(&host, proto)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.body.contains(&format!(
+            "template=\"http://{host}/search?q={{searchTerms}}\""
+        )),
+        "{}",
+        reply.body
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+
+    // A public URL: a proxy that passes the public Host on (Caddy) is admitted.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, server) = serve_with(
+        listener,
+        base.with_public_url(Some("https://search.example.org/".to_owned())),
+    );
+    let reply = raw_request(addr, request("search.example.org", "")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply
+            .body
+            .contains("template=\"https://search.example.org/search?q={searchTerms}\""),
+        "{}",
+        reply.body
+    );
+    let refused = raw_request(addr, request("evil.example", "")).await;
+    assert_eq!(refused.status, 403);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}

@@ -19,23 +19,30 @@ use crate::finalize::RenderedErrorPage;
 use crate::host::request_host;
 use crate::pages::{self, SeedOutcome, StatusView};
 use crate::params::{ApiForm, MAX_QUERY_BYTES, QueryPairs};
+use crate::proxy::PublicUrl;
 
 /// `GET /`.
-pub(crate) async fn home() -> Html<String> {
-    Html(pages::home_page())
+pub(crate) async fn home<B: Backend>(State(state): State<Arc<AppState<B>>>) -> Html<String> {
+    Html(rebase(&state, pages::home_page()))
+}
+
+/// A search page's HTML for the public URL, if any (see [`pages::rebase`]).
+fn rebase<B>(state: &AppState<B>, html: String) -> String {
+    let href = state.url_base.opensearch_href();
+    pages::rebase(html, state.url_base.link_prefix(), href.as_deref())
 }
 
 /// `GET /help`.
-pub(crate) async fn help() -> Html<String> {
-    Html(pages::help_page())
+pub(crate) async fn help<B: Backend>(State(state): State<Arc<AppState<B>>>) -> Html<String> {
+    Html(rebase(&state, pages::help_page()))
 }
 
 /// The results page for a query that cannot run, with status 400.
-fn search_error(q: &str, message: &str) -> Response {
+fn search_error<B>(state: &AppState<B>, q: &str, message: &str) -> Response {
     RenderedErrorPage::mark(
         (
             StatusCode::BAD_REQUEST,
-            Html(pages::search_error_page(q, message)),
+            Html(rebase(state, pages::search_error_page(q, message))),
         )
             .into_response(),
     )
@@ -64,16 +71,20 @@ pub(crate) async fn search_page<B: Backend>(
     State(state): State<Arc<AppState<B>>>,
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
+    let prefix = state.url_base.link_prefix();
     let Some(q) = query.get("q") else {
-        return Ok(Redirect::to("/").into_response());
+        return Ok(Redirect::to(&format!("{prefix}/")).into_response());
     };
     let params = match query.search_params() {
         Ok(params) => params,
-        Err(err) => return Ok(search_error(q, &search_error_message(&err))),
+        Err(err) => return Ok(search_error(&state, q, &search_error_message(&err))),
     };
     match timed_search(&state, params.clone()).await {
-        Ok(response) => Ok(Html(pages::results_page(&params, &response)).into_response()),
+        Ok(response) => {
+            Ok(Html(rebase(&state, pages::results_page(&params, &response))).into_response())
+        }
         Err(BackendError::BadQuery(message)) => Ok(search_error(
+            &state,
             &params.q,
             &format!("This query cannot be run: {message}."),
         )),
@@ -132,6 +143,8 @@ pub(crate) async fn status_page<B: Backend>(
         seeds,
         now_unix: now_unix(),
     });
+    // The peer page is the operator's, reached through an SSH tunnel rather than the public
+    // URL: its links and form stay root-relative.
     let mut response = Html(html).into_response();
     let headers = response.headers_mut();
     // The page holds a CSRF token: keep it out of caches.
@@ -149,7 +162,11 @@ pub(crate) async fn status_page<B: Backend>(
 /// Refuse cross-site form posts by the browser's own account of where they come from, when it
 /// says: `Sec-Fetch-Site` must be `same-origin` (or `none`: typed by the user), and `Origin`
 /// must be this very origin.
-fn check_same_origin(headers: &HeaderMap, uri: &Uri) -> Result<(), ApiError> {
+fn check_same_origin(
+    headers: &HeaderMap,
+    uri: &Uri,
+    public: Option<&PublicUrl>,
+) -> Result<(), ApiError> {
     let forbidden =
         || ApiError::Forbidden("this form may only be sent from this peer's own page".to_owned());
     if let Some(site) = headers.get("sec-fetch-site")
@@ -159,6 +176,9 @@ fn check_same_origin(headers: &HeaderMap, uri: &Uri) -> Result<(), ApiError> {
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().map_err(|_| forbidden())?;
+        if public.is_some_and(|p| origin.eq_ignore_ascii_case(&p.origin)) {
+            return Ok(());
+        }
         let host = request_host(headers, uri).ok_or_else(forbidden)?;
         let same = origin
             .strip_prefix("http://")
@@ -188,7 +208,7 @@ pub(crate) async fn post_seeds<B: Backend>(
     uri: Uri,
     ApiForm(form): ApiForm<SeedForm>,
 ) -> Result<Response, ApiError> {
-    check_same_origin(&headers, &uri)?;
+    check_same_origin(&headers, &uri, state.url_base.public.as_ref())?;
     if !state.csrf.verify(csrf_cookie(&headers), Some(&form.csrf)) {
         tracing::debug!("refused seed form with a missing or wrong csrf token");
         return Err(ApiError::Forbidden(
@@ -235,7 +255,7 @@ mod tests {
     #[test]
     fn same_origin_check_trusts_only_this_origin() {
         let uri = Uri::from_static("/status/seeds");
-        let ok = |pairs| check_same_origin(&headers(pairs), &uri).is_ok();
+        let ok = |pairs| check_same_origin(&headers(pairs), &uri, None).is_ok();
         assert!(ok(&[("host", "localhost:8080")]), "no browser headers");
         assert!(ok(&[
             ("host", "localhost:8080"),

@@ -16,6 +16,7 @@ use crate::csrf::Csrf;
 use crate::error::ApiError;
 use crate::metrics::HttpMetrics;
 use crate::params::MAX_CRAWL_URLS;
+use crate::proxy::UrlBase;
 
 /// Shared by every handler.
 pub(crate) struct AppState<B> {
@@ -23,6 +24,8 @@ pub(crate) struct AppState<B> {
     pub(crate) bound_addr: SocketAddr,
     pub(crate) csrf: Csrf,
     pub(crate) metrics: Arc<HttpMetrics>,
+    /// What absolute URLs and the pages' own links are built from.
+    pub(crate) url_base: UrlBase,
 }
 
 /// The fallback of unknown paths.

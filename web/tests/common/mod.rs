@@ -217,6 +217,8 @@ pub fn config() -> WebConfig {
         exempt_loopback_clients: false,
         max_body_bytes: 64 * 1024,
         csrf_secret: [42; 32],
+        public_url: None,
+        trusted_proxies: Vec::new(),
     }
 }
 
