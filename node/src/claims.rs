@@ -208,17 +208,11 @@ impl Claims {
             state.done.extend(parked.done);
             wire::ClaimResponse { state }
         };
-        let crawling = self
-            .crawler
-            .frontier_sites()
-            .await?
-            .iter()
-            .any(|s| s == site);
-        if !crawling {
-            let state = self.crawler.export_site_state(site).await?;
-            let _ = reply.send(answer(state));
-            return Ok(());
-        }
+        // Always the whole hand-over, even when no URL of the site is queued here: a site
+        // whose last queued URL is in flight still counts as released, and its fetch would
+        // queue new links that this peer then crawled beside the claimant. The hand-over
+        // waits for those fetches and un-releases the site.
+        let was_crawling = self.crawler.is_crawlable(site);
         let mut reply = Some(reply);
         let out = handover::hand_over(&self.crawler, site, DRAIN_TIMEOUT, |state| {
             let sent = reply.take().map(|r| r.send(answer(state)).is_ok());
@@ -227,7 +221,11 @@ impl Claims {
         .await;
         match out {
             Ok(Outcome::HandedOver) => {
-                info!(site, to = %from, "crawl yielded to a closer peer");
+                if was_crawling {
+                    info!(site, to = %from, "crawl yielded to a closer peer");
+                } else {
+                    debug!(site, to = %from, "crawl state handed to a closer peer");
+                }
                 Ok(())
             }
             Ok(Outcome::InFlight(_)) | Ok(Outcome::NotDelivered) => match reply.take() {

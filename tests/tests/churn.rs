@@ -290,9 +290,6 @@ async fn a_hundred_kills_during_crawl_and_replication_lose_nothing() {
 /// fetched it first was killed before it could commit and replicate it (then the fetch died
 /// with it and must be redone), and in the end the network holds every page of the fixture.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "1 run in 4 after the node refactor fetched pages twice: a restarted peer crawled \
-            sites another live owner had crawled (tracked in the issue's closing note); run \
-            with --ignored"]
 async fn rolling_churn_while_crawling_and_querying_loses_nothing() {
     const SITES: usize = 24;
     const PAGES: usize = 30;
