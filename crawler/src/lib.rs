@@ -60,7 +60,7 @@
 //!   crawled: the document is reported under the canonical/final URL (when that was
 //!   not crawled already — otherwise the page is a [`Outcome::Duplicate`]) and the
 //!   alias is marked done together with it. Identical content (SHA-256 of title and
-//!   text) is reported once; later copies are `Duplicate`.
+//!   main text) is reported once; later copies are `Duplicate`.
 //! - **Politeness**: a governor rate limiter per host (`crawl_rate`), exactly one
 //!   request in flight per host, robots.txt Crawl-delay (capped at 30 s) added after
 //!   each request, a global cap on concurrent fetches. Hosts are served round robin.
@@ -88,7 +88,13 @@
 //! - **DNS**: names resolve through the system resolver, or through
 //!   [`CrawlerConfig::resolver`] ([`DnsResolver`]); the guard judges the answers of
 //!   either, on every connection (a name that rebinds to a private address is refused).
-//! - Extraction is synchronous and iterative (no recursion): the crawl loop runs it
+//! - **Main content**: [`ExtractedPage::text`] is the page's own text, found by
+//!   semantics (`<main>`, `<article>`, ARIA landmarks), Readability-style text and link
+//!   density scoring and class/id hints; navigation, header, footer, sidebars, banners
+//!   and hidden popups go to [`ExtractedPage::chrome`]; links come from the whole page.
+//!   A page without discernible main content keeps all its text as `text`.
+//! - Extraction is synchronous and iterative (no recursion), with element nesting and
+//!   attributes per tag capped before parsing: the crawl loop runs it
 //!   on `spawn_blocking`; all store I/O also runs on blocking threads, and no lock
 //!   that async code takes (stats, pause, untake) is held across a store commit.
 
