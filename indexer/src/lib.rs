@@ -37,29 +37,44 @@
 //! - **Our own query language** ([`parse_query`]): a forgiving single-pass parser that accepts
 //!   every string, never panics and cannot hang, instead of tantivy's `QueryParser` (which
 //!   hangs on `a:(^`, tantivy issue 3032, and exposes field syntax).
-//! - **Ranking.** BM25 across title, anchor text, headings, description, body and URL words,
-//!   with field boosts (title 3, anchor 2, headings 1.5, description 1.2, body and URL 1);
-//!   words are optional (OR) by default, `+word` is required, `-word` excludes. Every text field
-//!   and query term goes through one English stemming analyzer (`running` finds `runs`).
+//! - **Ranking** (the `rank` module docs hold the formula). Coverage first: a document
+//!   matching more of the query's distinct words and phrases (in any field) always ranks
+//!   above one matching fewer — each matched clause adds [`COVERAGE_SCORE`], everything else
+//!   together stays below [`RELEVANCE_CAP`] — so all-words pages come first and a query no
+//!   page fully matches falls back to the pages matching most. Within a coverage level:
+//!   BM25 per field with weights (title 2.5, anchor text 1.5, headings 1.2, description 1,
+//!   body 1, URL words 0.8, page chrome 0.2), proximity of consecutive query words in the
+//!   body and title (either order), and a small prior from in-link counts and URL depth.
+//!   `+word` is required, `-word` excludes, `"phrase"` is exact. Every text field and query
+//!   term goes through one English stemming analyzer (`running` finds `runs`).
 //! - **Exact distributed scores.** [`Shard::term_stats`] reports document count, token counts
-//!   and document frequencies; merged over every shard and passed to [`Shard::search`] (through
-//!   tantivy's `Bm25StatisticsProvider`), they give each document exactly — to the last bit —
-//!   the score it would get in one index holding every shard. This needs more than the right
-//!   statistics: tantivy sums the scores of a boolean query's clauses in an order that depends
-//!   on the segment's documents, and float addition is not associative, so queries are built as
-//!   binary trees (never more than two scoring clauses per node). Hits are ordered by score,
-//!   then URL, inside the collector, so every shard cuts ties at `top_k` alike.
+//!   and document frequencies over live documents only (never deleted ones a merge has not
+//!   purged), and [`Shard::term_stats_for_sites`] only those of given sites, so that replicas
+//!   each counting their own sites sum to the central numbers. Merged over every shard and
+//!   passed to [`Shard::search`] (through tantivy's `Bm25StatisticsProvider`), they give each
+//!   document exactly — to the last bit — the score it would get in one index holding every
+//!   shard. This needs more than the right statistics: tantivy sums a boolean query's clauses
+//!   in an order that depends on the segment's documents, and its sloppy phrase matching
+//!   depends on which term is rarer in the segment, so the ranking query computes the whole
+//!   score itself, in a fixed order, with its own proximity matching. Hits are ordered by
+//!   score, then URL, inside the collector, so every shard cuts ties at `top_k` alike.
+//! - **Schema migration.** A shard written with an older schema is rebuilt from its stored
+//!   documents when opened, and swapped in so that a crash leaves the old or the new index.
 //! - **`site:` filters** match a site and its subdomains: each document indexes every parent
 //!   domain of its host. A query of only `site:` filters lists the site's pages in URL order.
 //! - **Snippets** come from tantivy's snippet generator over the body (or description): the
 //!   best passage of about 200 characters, HTML-escaped, with query terms in `<b>`…`</b>`.
 
 mod error;
+mod migrate;
 mod query;
+mod rank;
 mod schema;
 mod shard;
 mod snippet;
 mod stats;
+#[cfg(test)]
+mod test_support;
 mod text;
 mod types;
 
@@ -68,6 +83,7 @@ pub use query::{
     Clause, MAX_PHRASE_TERMS, MAX_QUERY_BYTES, MAX_QUERY_TERMS, MAX_SITE_FILTERS, Occurrence,
     ParsedQuery, SITE_LISTING_SCORE, parse_query,
 };
+pub use rank::{COVERAGE_SCORE, RELEVANCE_CAP};
 pub use schema::en_stem_analyzer;
 pub use shard::{MAX_SITE_PAGE, MAX_TOP_K, Shard};
 pub use snippet::SNIPPET_MAX_CHARS;

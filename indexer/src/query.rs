@@ -13,13 +13,12 @@
 use std::collections::BTreeSet;
 
 use tantivy::Term;
-use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
-};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 
 use crate::error::{Error, Result};
-use crate::schema::{Fields, analyze, en_stem_analyzer};
+use crate::rank::{Leaf, Proximity, RankQuery};
+use crate::schema::{Fields, analyze, en_stem_analyzer, names};
 use crate::text::truncate_to_char_boundary;
 
 /// Longest query we look at, in bytes; the rest is ignored. The JSON API accepts `q` up to
@@ -232,63 +231,59 @@ pub(crate) fn normalize_site(raw: &str) -> Option<String> {
     Some(s.to_string())
 }
 
+/// Proximity windows: where two consecutive query words are scored for occurring near each
+/// other, in either order, and how much. `(field, largest distance between the positions,
+/// weight)`; distance 3 is "the words, or with a word or two between" (queries often drop
+/// the stop words a text has between them), 10 is about a sentence.
+const PROXIMITY: [(&str, &[(u32, f32)]); 2] = [
+    (names::BODY, &[(3, 3.0), (10, 1.5)]),
+    (names::TITLE, &[(3, 2.0)]),
+];
+
 /// Translates a parsed query into a tantivy query over `fields`.
 ///
-/// Exact distributed scores: tantivy adds the scores of a boolean query's clauses in an order
-/// that can depend on the documents of the segment (an intersection sorts its clauses by
-/// their document frequency in the segment, Block-WAND by current document). Float addition
-/// is commutative but not associative, so with three or more scoring clauses the same
-/// document can get a different last bit in a different index (the test
-/// `uneven_term_frequencies_across_shards_still_score_exactly` shows it with flat queries).
-/// Every boolean node built here therefore has at most two scoring clauses (balanced binary
-/// trees), and filters score a constant 0.0: then the sum is the same in every index, bit
-/// for bit.
-pub(crate) fn build_query(parsed: &ParsedQuery, fields: &Fields) -> Box<dyn Query> {
-    let mut must = Vec::new();
-    let mut should = Vec::new();
-    let mut excluded = Vec::new();
+/// The words and phrases score through one [`RankQuery`] (coverage, per-field BM25,
+/// proximity, prior; see the `rank` module). `+` clauses, `site:` filters and exclusions
+/// are boolean filters around it that score a constant 0.0, so they select documents
+/// without touching the score (`x + 0.0 == x`, whatever the order of the additions).
+///
+/// With `include_chrome` false, the words are searched in the page's own text only, not in
+/// its chrome (navigation, header, footer): see [`needs_chrome`].
+pub(crate) fn build_query(
+    parsed: &ParsedQuery,
+    fields: &Fields,
+    include_chrome: bool,
+) -> Box<dyn Query> {
+    let mut top: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    if !parsed.is_site_listing() {
+        top.push((
+            Occur::Must,
+            Box::new(rank_query(parsed, fields, include_chrome)),
+        ));
+    }
     for clause in &parsed.clauses {
         match clause.occur {
-            Occurrence::Must => must.push(clause_query(clause, fields, true)),
-            Occurrence::Should => should.push(clause_query(clause, fields, true)),
-            Occurrence::MustNot => excluded.push(clause_query(clause, fields, false)),
+            Occurrence::Must => top.push((
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(clause_match(clause, fields), 0.0)),
+            )),
+            Occurrence::MustNot => top.push((Occur::MustNot, clause_match(clause, fields))),
+            Occurrence::Should => {}
         }
     }
-    let site_filter = || -> Box<dyn Query> {
+    if !parsed.sites.is_empty() {
         let sites = parsed
             .sites
             .iter()
             .map(|s| site_query(fields.site_suffixes, s))
             .collect();
-        balanced(sites, Occur::Should).expect("callers check that sites is not empty")
-    };
-    let must = balanced(must, Occur::Must);
-    let should = balanced(should, Occur::Should);
-    let mut top: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    match (must, should) {
-        (Some(m), Some(s)) => top.push((
-            Occur::Must,
-            Box::new(BooleanQuery::new(vec![
-                (Occur::Must, m),
-                (Occur::Should, s),
-            ])),
-        )),
-        (Some(q), None) | (None, Some(q)) => top.push((Occur::Must, q)),
-        (None, None) => {}
-    }
-    if !parsed.sites.is_empty() {
-        let score = if top.is_empty() {
+        let filter = balanced(sites, Occur::Should).expect("sites is not empty");
+        let score = if parsed.is_site_listing() {
             SITE_LISTING_SCORE
         } else {
             0.0
         };
-        top.push((
-            Occur::Must,
-            Box::new(ConstScoreQuery::new(site_filter(), score)),
-        ));
-    }
-    for q in excluded {
-        top.push((Occur::MustNot, q));
+        top.push((Occur::Must, Box::new(ConstScoreQuery::new(filter, score))));
     }
     for site in &parsed.excluded_sites {
         top.push((Occur::MustNot, site_query(fields.site_suffixes, site)));
@@ -299,6 +294,97 @@ pub(crate) fn build_query(parsed: &ParsedQuery, fields: &Fields) -> Box<dyn Quer
     Box::new(BooleanQuery::new(top))
 }
 
+/// Whether a query must search the pages' chrome: only when one of its words is in no
+/// page's own text (title, anchors, headings, description, body, URL), as `doc_freq` (field,
+/// term) says. A page is not about the words of its menu: when pages hold the words in
+/// their text, pages that hold them only in their navigation are not returned at all; when
+/// none does, the chrome is searched (at a low weight) rather than finding nothing. The
+/// decision depends only on the query and the statistics, so with the merged statistics of
+/// a network every shard decides as one central index would.
+pub(crate) fn needs_chrome(
+    parsed: &ParsedQuery,
+    fields: &Fields,
+    mut doc_freq: impl FnMut(Field, &str) -> u64,
+) -> bool {
+    parsed.positive_clauses().any(|clause| {
+        !clause.terms.iter().all(|term| {
+            fields
+                .text
+                .iter()
+                .filter(|(field, _)| *field != fields.chrome)
+                .any(|&(field, _)| doc_freq(field, term) > 0)
+        })
+    })
+}
+
+/// The scoring part of a query: its positive clauses in every text field (the chrome only
+/// if `include_chrome`), and proximity phrases for consecutive clauses.
+fn rank_query(parsed: &ParsedQuery, fields: &Fields, include_chrome: bool) -> RankQuery {
+    let positive: Vec<&Clause> = parsed.positive_clauses().collect();
+    let clauses = positive
+        .iter()
+        .map(|clause| {
+            fields
+                .text
+                .iter()
+                .filter(|(field, _)| include_chrome || *field != fields.chrome)
+                .map(|&(field, weight)| Leaf {
+                    query: field_query(clause, field),
+                    weight,
+                })
+                .collect()
+        })
+        .collect();
+    let mut proximity = Vec::new();
+    for pair in positive.windows(2) {
+        let (Some(a), Some(b)) = (pair[0].terms.last(), pair[1].terms.first()) else {
+            continue;
+        };
+        if a == b {
+            continue;
+        }
+        for (name, windows) in PROXIMITY {
+            let field = fields.by_name(name);
+            proximity.push(Proximity {
+                field,
+                terms: [
+                    Term::from_field_text(field, a),
+                    Term::from_field_text(field, b),
+                ],
+                windows: windows.to_vec(),
+            });
+        }
+    }
+    RankQuery { clauses, proximity }
+}
+
+/// The query of one clause in one field: a term, or an exact phrase.
+fn field_query(clause: &Clause, field: Field) -> Box<dyn Query> {
+    if clause.is_phrase() {
+        let terms = clause
+            .terms
+            .iter()
+            .map(|t| Term::from_field_text(field, t))
+            .collect();
+        Box::new(PhraseQuery::new(terms))
+    } else {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, &clause.terms[0]),
+            IndexRecordOption::WithFreqs,
+        ))
+    }
+}
+
+/// The documents that hold `clause` in any text field (for filters; its score is not used).
+fn clause_match(clause: &Clause, fields: &Fields) -> Box<dyn Query> {
+    let per_field = fields
+        .text
+        .iter()
+        .map(|&(field, _)| field_query(clause, field))
+        .collect();
+    balanced(per_field, Occur::Should).expect("there is at least one text field")
+}
+
 fn site_query(field: Field, site: &str) -> Box<dyn Query> {
     Box::new(TermQuery::new(
         Term::from_field_text(field, site),
@@ -306,37 +392,8 @@ fn site_query(field: Field, site: &str) -> Box<dyn Query> {
     ))
 }
 
-/// The query for one clause in any text field: boosted per field when it scores.
-fn clause_query(clause: &Clause, fields: &Fields, boosted: bool) -> Box<dyn Query> {
-    let per_field = fields
-        .text
-        .iter()
-        .map(|&(field, boost)| {
-            let leaf: Box<dyn Query> = if clause.is_phrase() {
-                let terms = clause
-                    .terms
-                    .iter()
-                    .map(|t| Term::from_field_text(field, t))
-                    .collect();
-                Box::new(PhraseQuery::new(terms))
-            } else {
-                Box::new(TermQuery::new(
-                    Term::from_field_text(field, &clause.terms[0]),
-                    IndexRecordOption::WithFreqs,
-                ))
-            };
-            if boosted && boost != 1.0 {
-                Box::new(BoostQuery::new(leaf, boost)) as Box<dyn Query>
-            } else {
-                leaf
-            }
-        })
-        .collect();
-    balanced(per_field, Occur::Should).expect("there is at least one text field")
-}
-
 /// Combines queries into a balanced binary tree of boolean nodes, each with two `occur`
-/// clauses (see [`build_query`] for why never more than two). `None` for no queries.
+/// clauses. `None` for no queries. (Used for filters only, which score a constant.)
 fn balanced(mut queries: Vec<Box<dyn Query>>, occur: Occur) -> Option<Box<dyn Query>> {
     while queries.len() > 1 {
         let mut next = Vec::with_capacity(queries.len().div_ceil(2));

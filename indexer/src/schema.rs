@@ -34,18 +34,27 @@ pub(crate) mod names {
     pub const LANG: &str = "lang";
     pub const FETCHED_AT: &str = "fetched_at";
     pub const CONTENT_HASH: &str = "content_hash";
+    pub const CHROME: &str = "chrome";
+    pub const INLINK_SITES: &str = "inlink_sites";
+    pub const INLINK_PAGES: &str = "inlink_pages";
+    pub const URL_DEPTH: &str = "url_depth";
 }
 
-/// The text fields a query searches, with their BM25 boosts. Matches in the title say most
-/// about a page, then what other pages call it (anchor text), then its headings; the body is
-/// the baseline. The numbers are the usual web-search weights (title ≈ 3× body).
-pub(crate) const TEXT_FIELDS: [(&str, f32); 6] = [
-    (names::TITLE, 3.0),
-    (names::ANCHOR_TEXT, 2.0),
-    (names::HEADINGS, 1.5),
-    (names::DESCRIPTION, 1.2),
+/// The text fields a query searches, with the weights of their BM25 scores. Matches in the
+/// title say most about a page, then what other pages call it (anchor text), then its
+/// headings; the body (the page's main content) is the baseline, and the page chrome
+/// (navigation, header, footer: the same on many pages of a site) counts little. The title
+/// weighs 2.5 rather than the classic 3: coverage and proximity already favour pages about the
+/// query, and a higher title weight let one title word outweigh a body holding the words
+/// together (tuned on known-item queries, `tests/quality_eval.rs`).
+pub(crate) const TEXT_FIELDS: [(&str, f32); 7] = [
+    (names::TITLE, 2.5),
+    (names::ANCHOR_TEXT, 1.5),
+    (names::HEADINGS, 1.2),
+    (names::DESCRIPTION, 1.0),
     (names::BODY, 1.0),
-    (names::URL_TEXT, 1.0),
+    (names::URL_TEXT, 0.8),
+    (names::CHROME, 0.2),
 ];
 
 /// The analyzer of every text field and of every query term: split on anything that is not a
@@ -81,6 +90,10 @@ pub(crate) struct Fields {
     pub lang: Field,
     pub fetched_at: Field,
     pub content_hash: Field,
+    pub chrome: Field,
+    pub inlink_sites: Field,
+    pub inlink_pages: Field,
+    pub url_depth: Field,
     /// The searched text fields with their boosts, in [`TEXT_FIELDS`] order.
     pub text: Vec<(Field, f32)>,
 }
@@ -105,11 +118,17 @@ pub(crate) fn build_schema() -> (Schema, Fields) {
     let description = b.add_text_field(names::DESCRIPTION, stored_text.clone());
     let body = b.add_text_field(names::BODY, stored_text.clone());
     let headings = b.add_text_field(names::HEADINGS, stored_text.clone());
-    let anchor_text = b.add_text_field(names::ANCHOR_TEXT, stored_text);
+    let anchor_text = b.add_text_field(names::ANCHOR_TEXT, stored_text.clone());
     let url_text = b.add_text_field(names::URL_TEXT, unstored_text);
     let lang = b.add_text_field(names::LANG, STRING | STORED);
     let fetched_at = b.add_i64_field(names::FETCHED_AT, FAST | STORED | INDEXED);
     let content_hash = b.add_text_field(names::CONTENT_HASH, STRING | STORED);
+    // Added after the first release: appended, so the fields above keep their ids.
+    let chrome = b.add_text_field(names::CHROME, stored_text);
+    let inlink_sites = b.add_u64_field(names::INLINK_SITES, FAST | STORED);
+    let inlink_pages = b.add_u64_field(names::INLINK_PAGES, FAST | STORED);
+    // Derived from the URL (like url_text), for the ranking prior: see `url_depth`.
+    let url_depth = b.add_u64_field(names::URL_DEPTH, FAST);
     let schema = b.build();
     let text = TEXT_FIELDS
         .iter()
@@ -133,6 +152,10 @@ pub(crate) fn build_schema() -> (Schema, Fields) {
         lang,
         fetched_at,
         content_hash,
+        chrome,
+        inlink_sites,
+        inlink_pages,
+        url_depth,
         text,
     };
     (schema, fields)
@@ -156,38 +179,84 @@ impl Fields {
         t.add_text(self.lang, &doc.lang);
         t.add_i64(self.fetched_at, doc.fetched_at);
         t.add_text(self.content_hash, &doc.content_hash);
+        t.add_text(self.chrome, &doc.chrome);
+        t.add_u64(self.inlink_sites, u64::from(doc.inlink_sites));
+        t.add_u64(self.inlink_pages, u64::from(doc.inlink_pages));
+        t.add_u64(self.url_depth, url_depth(&doc.url));
         t
     }
 
-    /// The [`Document`] stored in `t` (missing fields read as empty).
-    pub(crate) fn to_document(&self, t: &TantivyDocument) -> Document {
-        let text = |f: Field| -> String {
-            t.get_first(f)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
-        Document {
-            url: text(self.url),
-            site: text(self.site),
-            title: text(self.title),
-            description: text(self.description),
-            body: text(self.body),
-            headings: text(self.headings),
-            anchor_text: text(self.anchor_text),
-            lang: text(self.lang),
-            fetched_at: t
-                .get_first(self.fetched_at)
-                .and_then(|v| v.as_i64())
-                .unwrap_or_default(),
-            content_hash: text(self.content_hash),
-        }
+    /// The text field named `name` (one of [`TEXT_FIELDS`]).
+    pub(crate) fn by_name(&self, name: &str) -> Field {
+        let i = TEXT_FIELDS
+            .iter()
+            .position(|(n, _)| *n == name)
+            .expect("a text field name");
+        self.text[i].0
     }
 
     /// The term that identifies the document of `url`.
     pub(crate) fn url_term(&self, url: &str) -> Term {
         Term::from_field_text(self.url, url)
     }
+}
+
+/// The [`Document`] stored in `t`, a document of an index with schema `schema`. Fields are
+/// looked up by name, so this reads the shards of every schema version (a field the schema
+/// lacks, or a document lacks, reads as empty or 0): what a migration to a new schema needs.
+pub(crate) fn stored_document(schema: &Schema, t: &TantivyDocument) -> Document {
+    let value = |name: &str| schema.get_field(name).ok().and_then(|f| t.get_first(f));
+    let text = |name: &str| -> String {
+        value(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let count = |name: &str| -> u32 {
+        value(name)
+            .and_then(|v| v.as_u64())
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
+    };
+    Document {
+        url: text(names::URL),
+        site: text(names::SITE),
+        title: text(names::TITLE),
+        description: text(names::DESCRIPTION),
+        body: text(names::BODY),
+        headings: text(names::HEADINGS),
+        anchor_text: text(names::ANCHOR_TEXT),
+        lang: text(names::LANG),
+        fetched_at: value(names::FETCHED_AT)
+            .and_then(|v| v.as_i64())
+            .unwrap_or_default(),
+        content_hash: text(names::CONTENT_HASH),
+        chrome: text(names::CHROME),
+        inlink_sites: count(names::INLINK_SITES),
+        inlink_pages: count(names::INLINK_PAGES),
+    }
+}
+
+/// How deep in its site a URL is: the number of path segments, not counting a final
+/// `index.html`-like name. A site's home page is 0, `/guide/` and `/guide.html` are 1.
+pub(crate) fn url_depth(url: &str) -> u64 {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.last().is_some_and(|last| {
+        let last = last.to_ascii_lowercase();
+        [
+            "index.html",
+            "index.htm",
+            "index.php",
+            "default.html",
+            "default.htm",
+        ]
+        .contains(&last.as_str())
+    }) {
+        segments.pop();
+    }
+    segments.len() as u64
 }
 
 /// Splits `host[:port]` (IPv6 literals in brackets) into host and optional port.
@@ -266,6 +335,17 @@ mod tests {
     }
 
     #[test]
+    fn url_depth_counts_path_segments_but_not_index_pages() {
+        assert_eq!(url_depth("http://a.example/"), 0);
+        assert_eq!(url_depth("http://a.example"), 0);
+        assert_eq!(url_depth("http://a.example/index.html?x=/y/z"), 0);
+        assert_eq!(url_depth("http://a.example:8080/guide/"), 1);
+        assert_eq!(url_depth("http://a.example/guide.html#a/b"), 1);
+        assert_eq!(url_depth("http://a.example/guide/intro/Index.HTML"), 2);
+        assert_eq!(url_depth("http://a.example/a/b/c.html"), 3);
+    }
+
+    #[test]
     fn analyzer_lowercases_and_stems() {
         let mut a = en_stem_analyzer();
         assert_eq!(
@@ -276,7 +356,6 @@ mod tests {
 
     #[test]
     fn document_round_trips_through_tantivy_document() {
-        let (_, fields) = build_schema();
         let doc = Document {
             url: "http://a.example/x".into(),
             site: "a.example".into(),
@@ -288,7 +367,14 @@ mod tests {
             lang: "en".into(),
             fetched_at: 42,
             content_hash: "ff".into(),
+            chrome: "Home | Docs".into(),
+            inlink_sites: 7,
+            inlink_pages: 12,
         };
-        assert_eq!(fields.to_document(&fields.to_tantivy_document(&doc)), doc);
+        let (schema, fields) = build_schema();
+        assert_eq!(
+            stored_document(&schema, &fields.to_tantivy_document(&doc)),
+            doc
+        );
     }
 }

@@ -26,6 +26,18 @@ pub struct Document {
     pub fetched_at: i64,
     /// Hex SHA-256 of the extracted text (title + body); used for duplicate detection.
     pub content_hash: String,
+    /// Page boilerplate: navigation, header, footer, sidebars (the `body` is the main
+    /// content). Indexed with a low weight, stored. Absent from older peers' messages.
+    #[serde(default)]
+    pub chrome: String,
+    /// How many distinct sites link to this page (a ranking prior). Absent from older peers'
+    /// messages.
+    #[serde(default)]
+    pub inlink_sites: u32,
+    /// How many distinct pages link to this page (a ranking prior). Absent from older peers'
+    /// messages.
+    #[serde(default)]
+    pub inlink_pages: u32,
 }
 
 /// Corpus statistics for the terms of one query: what BM25 needs to score comparably
@@ -78,4 +90,23 @@ pub struct SearchResults {
     pub hits: Vec<Hit>,
     /// How many documents of this shard matched.
     pub total_matches: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_from_an_older_peer_decodes_with_defaults() {
+        // What a peer of the first release sends: no chrome, no in-link counts.
+        let old = serde_json::json!({
+            "url": "http://a.example/", "site": "a.example", "title": "t",
+            "description": "", "body": "b", "headings": "", "anchor_text": "",
+            "lang": "en", "fetched_at": 1, "content_hash": "ff"
+        });
+        let doc: Document = serde_json::from_value(old).expect("decodes");
+        assert_eq!(doc.chrome, "");
+        assert_eq!((doc.inlink_sites, doc.inlink_pages), (0, 0));
+        assert_eq!(doc.body, "b");
+    }
 }

@@ -1,5 +1,6 @@
 //! The web layer's [`Backend`], over the node's components.
 
+use crate::docs::Docs;
 use crate::error::Error;
 use crate::indexing::Indexing;
 use crate::net;
@@ -8,8 +9,8 @@ use crate::search::Search;
 use crate::telemetry::History;
 use peersearch_crawler::Crawler;
 use peersearch_web::api::{
-    Activity, Backend, BackendError, CrawlErrorEntry, CrawlResponse, MetricsSnapshot, PeerInfo,
-    SearchParams, SearchResponse, StatusResponse,
+    Activity, Backend, BackendError, CrawlErrorEntry, CrawlResponse, DocParams, DocResponse,
+    MetricsSnapshot, PeerInfo, SearchParams, SearchResponse, StatusResponse,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ pub struct NodeBackend {
     pub(crate) routing: Routing,
     pub(crate) search: Search,
     pub(crate) history: History,
+    pub(crate) docs: Docs,
 }
 
 /// The API's error for a failed search: a query without terms is the caller's fault,
@@ -121,6 +123,13 @@ impl Backend for NodeBackend {
             history: self.history.points(),
             recent_errors,
         }
+    }
+
+    async fn document(&self, params: DocParams) -> Result<Option<DocResponse>, BackendError> {
+        self.docs.lookup(params).await.map_err(|e| {
+            debug!(error = %e, "document look-up failed");
+            BackendError::Internal(e.to_string())
+        })
     }
 
     async fn metrics(&self) -> MetricsSnapshot {

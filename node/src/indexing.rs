@@ -7,6 +7,7 @@
 //! stored (enqueued or in the outbox): after a crash, a page whose links were only in memory is
 //! crawled again instead of losing them.
 
+use crate::anchors::{AnchorRecord, Anchors};
 use crate::error::{Error, Result};
 use crate::link::Link;
 use crate::routing::LinkStore;
@@ -27,6 +28,8 @@ const MAX_STAGED_DOCS: usize = 2_000;
 const MAX_HELD_LINKS: usize = 200_000;
 /// Capacity of the replica job queue.
 const JOB_QUEUE: usize = 64;
+/// Documents re-indexed per commit because their anchor records changed, at most.
+const MAX_REANCHOR: usize = 1_000;
 
 /// Work for the index loop.
 enum IndexJob {
@@ -47,6 +50,8 @@ pub struct CommittedBatch {
     pub crawled: Vec<NormalizedUrl>,
     /// Same-site links the batch found, with their site.
     pub links: Vec<(String, Link)>,
+    /// The anchor records of the documents, by URL.
+    pub anchors: Vec<(String, AnchorRecord)>,
 }
 
 /// The handle to the shard and the index loop.
@@ -105,6 +110,15 @@ impl Indexing {
     /// Local term statistics of a query.
     pub async fn term_stats(&self, query: String) -> Result<TermStats> {
         on_shard(&self.shard, move |s| s.term_stats(&query)).await
+    }
+
+    /// Local term statistics of a query over the documents of `sites` only.
+    pub async fn term_stats_for_sites(
+        &self,
+        query: String,
+        sites: Vec<String>,
+    ) -> Result<TermStats> {
+        on_shard(&self.shard, move |s| s.term_stats_for_sites(&query, &sites)).await
     }
 
     /// `(url, fetched_at)` of every local document of `site`.
@@ -168,6 +182,8 @@ struct Staging {
     replica_docs: Vec<Document>,
     replica_deletes: Vec<String>,
     acks: Vec<(oneshot::Sender<Result<u32>>, u32)>,
+    /// Dirty anchor marks whose documents are staged: cleared after the next commit.
+    reanchored: Vec<(String, u64)>,
 }
 
 impl Staging {
@@ -189,7 +205,15 @@ impl Staging {
                 .filter(|l| l.url.site() == site)
                 .map(|l| (site.to_string(), Link::from(l))),
         );
-        let links: Vec<Link> = links.iter().map(Link::from).collect();
+        // Each link knows the page it was found on: its anchor text counts for its target.
+        let source = urls.last().map(|u| u.to_string());
+        let links: Vec<Link> = links
+            .iter()
+            .map(|l| Link {
+                source: source.clone(),
+                ..Link::from(l)
+            })
+            .collect();
         if links.is_empty() {
             self.urls.extend(urls);
             return;
@@ -237,6 +261,7 @@ impl Staging {
     fn has_work(&self) -> bool {
         !(self.urls.is_empty()
             && self.docs.is_empty()
+            && self.reanchored.is_empty()
             && self.replica_docs.is_empty()
             && self.replica_deletes.is_empty())
     }
@@ -246,21 +271,45 @@ impl Staging {
     }
 }
 
-/// Build the indexed document of a crawled page.
-fn to_document(page: &CrawledPage) -> Option<Document> {
+/// Build the indexed document of a crawled page, with the anchor record of its URL (that
+/// of the URL it was asked for and of where it redirected to, merged).
+fn to_document(page: &CrawledPage, anchors: Option<&AnchorRecord>) -> Option<Document> {
     let p = page.page.as_ref()?;
-    Some(Document {
+    let mut doc = Document {
         url: page.final_url.to_string(),
         site: page.final_url.site(),
         title: p.title.clone(),
         description: p.description.clone().unwrap_or_default(),
         body: p.text.clone(),
+        chrome: p.chrome.clone(),
         headings: p.headings.join("\n"),
-        anchor_text: page.anchors.join("\n"),
         lang: p.lang.clone().unwrap_or_default(),
         fetched_at: page.fetched_at,
         content_hash: p.content_hash.clone(),
-    })
+        ..Document::default()
+    };
+    if let Some(record) = anchors {
+        apply_anchors(&mut doc, record);
+    }
+    Some(doc)
+}
+
+/// Put `record` into `doc`; true when that changed it. The anchor text and in-link counts
+/// come only from the record, never from the links the crawler knew when it fetched the
+/// page: those depend on crawl order and on which peer saw which link.
+fn apply_anchors(doc: &mut Document, record: &AnchorRecord) -> bool {
+    let (text, sites, pages) = (
+        record.anchor_text(),
+        record.inlink_sites(),
+        record.inlink_pages(),
+    );
+    if doc.anchor_text == text && doc.inlink_sites == sites && doc.inlink_pages == pages {
+        return false;
+    }
+    doc.anchor_text = text;
+    doc.inlink_sites = sites;
+    doc.inlink_pages = pages;
+    true
 }
 
 /// The index loop, ready to run.
@@ -274,6 +323,7 @@ pub struct IndexLoop<S> {
     commit_every: Duration,
     num_docs: Arc<AtomicU64>,
     replicated: Arc<AtomicU64>,
+    anchors: Anchors,
 }
 
 /// The indexing component over `shard`: its handle and its loop, which takes crawled pages
@@ -283,6 +333,7 @@ pub async fn new<S: LinkStore>(
     shard: Arc<Shard>,
     crawler: Crawler,
     links: S,
+    anchors: Anchors,
     pages: mpsc::Receiver<CrawledPage>,
     committed: Option<mpsc::UnboundedSender<CommittedBatch>>,
     commit_every: Duration,
@@ -307,6 +358,7 @@ pub async fn new<S: LinkStore>(
         commit_every,
         num_docs,
         replicated,
+        anchors,
     };
     Ok((handle, run))
 }
@@ -349,6 +401,9 @@ impl<S: LinkStore> IndexLoop<S> {
             if due && st.has_work() {
                 self.commit(&mut st).await;
             }
+            if ticked && !stopping {
+                self.reanchor(&mut st).await;
+            }
             if stopping {
                 break;
             }
@@ -356,14 +411,79 @@ impl<S: LinkStore> IndexLoop<S> {
     }
 
     async fn add_page(&self, st: &mut Staging, page: CrawledPage) {
-        let doc = to_document(&page);
         let mut urls = vec![page.url.clone()];
         if page.final_url != page.url {
             urls.push(page.final_url.clone());
         }
+        let record = match self
+            .anchors
+            .get(urls.iter().map(|u| u.to_string()).collect())
+            .await
+        {
+            Ok(found) => found.into_values().reduce(|mut a, b| {
+                a.merge(&b);
+                a
+            }),
+            Err(e) => {
+                // Indexed without; the record's dirty mark re-indexes it later.
+                warn!(error = %e, "cannot read anchor records");
+                None
+            }
+        };
+        let doc = to_document(&page, record.as_ref());
         let site = page.final_url.site();
         st.add_page(doc, urls, &site, &page.links, &self.links)
             .await;
+    }
+
+    /// Stage again the committed documents whose anchor records changed (read right after a
+    /// commit, so a document staged but not committed is never missed: its page read the
+    /// record when it was staged, and a later vote leaves a newer dirty mark).
+    async fn reanchor(&self, st: &mut Staging) {
+        if !st.reanchored.is_empty() {
+            return;
+        }
+        let dirty = match self.anchors.dirty(MAX_REANCHOR).await {
+            Ok(d) if !d.is_empty() => d,
+            Ok(_) => return,
+            Err(e) => {
+                debug!(error = %e, "cannot read dirty anchor marks");
+                return;
+            }
+        };
+        let urls: Vec<String> = dirty.iter().map(|(u, _)| u.clone()).collect();
+        let records = match self.anchors.get(urls.clone()).await {
+            Ok(r) => r,
+            Err(e) => {
+                debug!(error = %e, "cannot read anchor records");
+                return;
+            }
+        };
+        let docs = on_shard(&self.shard, move |s| {
+            Ok(urls
+                .iter()
+                .filter_map(|u| s.get(u).ok().flatten())
+                .collect::<Vec<_>>())
+        })
+        .await
+        .unwrap_or_default();
+        let mut changed = 0;
+        for mut doc in docs {
+            if let Some(record) = records.get(&doc.url)
+                && apply_anchors(&mut doc, record)
+            {
+                tracing::trace!(url = doc.url, anchors = ?doc.anchor_text, sites = doc.inlink_sites, pages = doc.inlink_pages, "re-anchored");
+                st.docs.push(doc);
+                changed += 1;
+            }
+        }
+        if changed > 0 {
+            debug!(
+                docs = changed,
+                "re-indexing documents whose anchors changed"
+            );
+        }
+        st.reanchored = dirty;
     }
 
     /// Commit what is staged; on success mark the crawled URLs done and hand the batch to
@@ -412,6 +532,10 @@ impl<S: LinkStore> IndexLoop<S> {
             // The shard keeps the staged operations; the URLs wait for the next commit.
             return;
         }
+        let reanchored = std::mem::take(&mut st.reanchored);
+        if let Err(e) = self.anchors.clean(reanchored).await {
+            debug!(error = %e, "cannot clear anchor marks; the documents are looked at again");
+        }
         let urls = std::mem::take(&mut st.urls);
         let links = std::mem::take(&mut st.links);
         if !replica_urls.is_empty() && self.crawler.mark_committed(&replica_urls).await.is_err() {
@@ -423,10 +547,17 @@ impl<S: LinkStore> IndexLoop<S> {
         if let Some(tx) = &self.committed
             && !(urls.is_empty() && docs.is_empty())
         {
+            let anchors = self
+                .anchors
+                .get(docs.iter().map(|d| d.url.clone()).collect())
+                .await
+                .map(|r| r.into_iter().collect())
+                .unwrap_or_default();
             let _ = tx.send(CommittedBatch {
                 docs,
                 crawled: urls,
                 links,
+                anchors,
             });
         }
     }

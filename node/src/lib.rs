@@ -24,10 +24,12 @@
 //! # Ok(()) }
 //! ```
 
+mod anchors;
 mod backend;
 mod claims;
 mod clock;
 pub mod config;
+mod docs;
 mod error;
 mod indexing;
 mod link;

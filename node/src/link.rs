@@ -1,6 +1,7 @@
 //! The one link type, [`Link`] (`url`, `depth`, `anchor`), and its conversions from and to the
 //! crawler's types: hand-off items, replicated crawl progress and parked links all carry it.
 
+use crate::anchors::Incoming;
 use peersearch_crawler::{QueuedUrl, Seed};
 
 pub use crate::net::Link;
@@ -11,6 +12,7 @@ impl From<&Seed> for Link {
             url: s.url.to_string(),
             depth: s.depth,
             anchor: s.anchor.clone(),
+            source: None,
         }
     }
 }
@@ -22,6 +24,19 @@ impl Link {
             url: peersearch_crawler::normalize(&self.url, None).ok()?,
             depth: self.depth,
             anchor: self.anchor.clone(),
+        })
+    }
+
+    /// This link as an anchor vote for its target ([`crate::anchors`]): only a link that
+    /// knows the page it was found on, and whose URLs normalize.
+    pub fn incoming(&self) -> Option<Incoming> {
+        let source = peersearch_crawler::normalize(self.source.as_deref()?, None).ok()?;
+        let target = peersearch_crawler::normalize(&self.url, None).ok()?;
+        Some(Incoming {
+            target: target.to_string(),
+            text: self.anchor.clone(),
+            source_site: source.site(),
+            source: source.to_string(),
         })
     }
 
@@ -51,6 +66,7 @@ mod tests {
             url: "http://A.example/x#frag".into(),
             depth: 3,
             anchor: Some("x".into()),
+            source: None,
         };
         let s = l.to_seed().unwrap();
         assert_eq!(s.url.as_str(), "http://a.example/x");
@@ -63,6 +79,7 @@ mod tests {
             url: "not a url".into(),
             depth: 0,
             anchor: None,
+            source: None,
         };
         assert!(bad.to_seed().is_none());
     }

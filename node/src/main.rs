@@ -4,7 +4,7 @@ mod cli;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use cli::{client, demo, logging, signal, term};
+use cli::{client, demo, extract, logging, signal, term};
 use peersearch_node::{Overrides, PeerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +31,24 @@ enum Command {
     Crawl(CrawlArgs),
     /// Print a running peer's status.
     Status(StatusArgs),
+    /// Print what a peer would index of a page (a local file, or - for stdin).
+    Extract(ExtractArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExtractArgs {
+    /// The HTML file, or - to read standard input.
+    file: String,
+    /// The page's URL, for resolving relative links [default: the file's file: URL].
+    #[arg(long)]
+    url: Option<String>,
+    /// The Content-Type the server sent (its charset counts, as for the crawler)
+    /// [default: none, the bytes are sniffed].
+    #[arg(long)]
+    content_type: Option<String>,
+    /// Print one JSON object instead of labelled text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +226,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Status(args) => {
             rt.block_on(client::status(&args.node, args.json))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Extract(args) => {
+            extract::run(
+                &args.file,
+                args.url.as_deref(),
+                args.content_type.as_deref(),
+                args.json,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }

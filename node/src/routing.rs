@@ -3,6 +3,7 @@
 //! persisted in the outbox otherwise; the router hands the outbox off to the primaries and
 //! takes in their hand-offs (DESIGN.md, "Who crawls what").
 
+use crate::anchors::Anchors;
 use crate::error::{Error, Result};
 use crate::link::Link;
 use crate::net::{self, wire};
@@ -141,6 +142,7 @@ struct Inner {
     net: net::Client,
     crawler: Crawler,
     outbox: Outbox,
+    anchors: Anchors,
     wake: Notify,
 }
 
@@ -168,6 +170,7 @@ impl Routing {
         net: net::Client,
         crawler: Crawler,
         outbox: Outbox,
+        anchors: Anchors,
         replication: usize,
         allow_private_addresses: bool,
     ) -> Routing {
@@ -179,6 +182,7 @@ impl Routing {
                 net,
                 crawler,
                 outbox,
+                anchors,
                 wake: Notify::new(),
             }),
         }
@@ -212,6 +216,7 @@ impl Routing {
                             url: u.to_string(),
                             depth: 0,
                             anchor: None,
+                            source: None,
                         },
                         hops: 0,
                     });
@@ -264,16 +269,22 @@ impl Routing {
         }
         let placement = self.placement().await;
         let mut local = Vec::new();
+        let mut votes = Vec::new();
         let mut remote = Vec::new();
         for it in items {
             let Some(seed) = it.link.to_seed() else {
                 continue;
             };
             match placement.hop(&seed.url.site(), it.hops) {
-                Hop::Here => local.push(seed),
+                Hop::Here => {
+                    votes.extend(it.link.incoming());
+                    local.push(seed);
+                }
                 Hop::Forward(_) => remote.push(it),
             }
         }
+        // The anchors first: a link is enqueued only once its vote is counted.
+        self.inner.anchors.record(votes).await?;
         if !local.is_empty() {
             self.inner.crawler.enqueue(local).await?;
         }
@@ -333,6 +344,7 @@ impl Routing {
         }
         let placement = self.placement().await;
         let mut local: Vec<(u64, Seed)> = Vec::new();
+        let mut votes = Vec::new();
         let mut remote: HashMap<PeerId, Vec<(u64, HandoffItem)>> = HashMap::new();
         let mut done: Vec<u64> = Vec::new();
         for (seq, it) in items {
@@ -341,11 +353,15 @@ impl Routing {
                 continue;
             };
             match placement.hop(&seed.url.site(), it.hops) {
-                Hop::Here => local.push((seq, seed)),
+                Hop::Here => {
+                    votes.extend(it.link.incoming());
+                    local.push((seq, seed));
+                }
                 Hop::Forward(p) => remote.entry(p).or_default().push((seq, it)),
             }
         }
-        if !local.is_empty() {
+        // Counting a vote twice changes nothing, so a failure after this is retried whole.
+        if !local.is_empty() && self.inner.anchors.record(votes).await.is_ok() {
             let (seqs, seeds): (Vec<u64>, Vec<Seed>) = local.into_iter().unzip();
             if self.inner.crawler.enqueue(seeds).await.is_ok() {
                 done.extend(seqs);

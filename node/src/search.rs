@@ -3,16 +3,20 @@
 //! The **root** (the queries this peer's API receives) gathers network-wide BM25 statistics,
 //! fans the query out to every live peer's leaf search, merges by score with one hit per URL,
 //! and answers by the deadline with whatever arrived (`partial` when some peer did not).
-//! Two phases as in Quickwit/Stract: a statistics round (`/peersearch/stats/1.0.0`, cached per
-//! query for [`STATS_TTL`]) and a search round (`/peersearch/search/1.0.0`) that carries the
-//! merged statistics, so every leaf scores as one central index would. Leaf answers are
-//! checked once, by the network layer ([`wire::validate_search_answer`]).
+//! Two phases as in Quickwit/Stract: a statistics round (`/peersearch/stats/1.0.0`) and a
+//! search round (`/peersearch/search/1.0.0`) that carries the merged statistics, so every leaf
+//! scores as one central index would. Each peer counts only the documents of the sites it is
+//! the primary of, so a document held by R owners counts once. Statistics cached for a query
+//! (for [`STATS_TTL`]) let the two rounds run at once; the answer stands only if the fresh
+//! statistics equal the cached ones. Leaf answers are checked once, by the network layer
+//! ([`wire::validate_search_answer`]).
 //!
 //! The **leaf** answers other roots from the local shard, at most [`MAX_LEAF_TOP_K`] hits.
 
 use crate::error::Result;
 use crate::indexing::Indexing;
 use crate::net::{self, wire};
+use crate::routing::Routing;
 use libp2p::PeerId;
 use peersearch_indexer::{Hit, TermStats};
 use peersearch_web::api::{ApiHit, PeerCounts, Scope, SearchParams, SearchResponse};
@@ -31,8 +35,8 @@ pub fn leaf_top_k(top_k: u32) -> usize {
     (top_k as usize).min(MAX_LEAF_TOP_K)
 }
 
-/// How long merged statistics of a query are reused. Statistics move slowly (a few documents
-/// per second against thousands), and reusing them halves the messages of repeated queries.
+/// How long merged statistics of a query are kept to search with while the fresh ones are
+/// gathered (an answer made with them stands only if the fresh ones are equal).
 pub const STATS_TTL: Duration = Duration::from_secs(30);
 
 /// At most this many peers are asked per query (DESIGN.md: "all known peers up to a fan-out
@@ -221,6 +225,7 @@ fn respond(
 pub struct Search {
     net: net::Client,
     indexing: Indexing,
+    routing: Routing,
     stats_cache: Arc<Mutex<StatsCache>>,
     #[cfg(feature = "test-hooks")]
     hooks: crate::net::hooks::Hooks,
@@ -234,10 +239,11 @@ impl std::fmt::Debug for Search {
 
 impl Search {
     /// Search over the local shard (`indexing`) and the network (`net`).
-    pub fn new(net: net::Client, indexing: Indexing) -> Search {
+    pub fn new(net: net::Client, indexing: Indexing, routing: Routing) -> Search {
         Search {
             net,
             indexing,
+            routing,
             stats_cache: Arc::default(),
             #[cfg(feature = "test-hooks")]
             hooks: crate::net::hooks::Hooks::from_env(),
@@ -267,6 +273,12 @@ impl Search {
     }
 
     /// The root: statistics round, then the search round to every peer and the local leaf.
+    ///
+    /// With statistics cached for the query, the statistics round runs beside a search round
+    /// that uses the cached ones: when the fresh statistics equal them (nothing the query
+    /// touches changed), that answer stands and the query took one round trip; otherwise
+    /// the search runs again with the fresh ones. Either way the scores are those of the
+    /// statistics as they are now, never of a stale cache.
     async fn root(
         &self,
         p: &SearchParams,
@@ -281,25 +293,64 @@ impl Search {
             .lock()
             .ok()
             .and_then(|c| c.get(&p.q, peers.len()));
-        let stats = match cached {
-            Some(s) => s,
-            None => {
-                let local = self.indexing.term_stats(p.q.clone()).await?;
-                let s = gather_stats(&self.net, &peers, &p.q, local, deadline).await;
-                if let Ok(mut c) = self.stats_cache.lock() {
-                    c.put(&p.q, peers.len(), s.clone());
+        let fresh_stats = async {
+            let local = self.counted_stats(p.q.clone()).await?;
+            Ok::<_, crate::error::Error>(
+                gather_stats(&self.net, &peers, &p.q, local, deadline).await,
+            )
+        };
+        let (stats, fan) = match cached {
+            Some(cached) => {
+                let (fresh, speculative) = tokio::join!(
+                    fresh_stats,
+                    self.search_round(&p.q, top_k, &peers, cached.clone(), deadline)
+                );
+                let fresh = fresh?;
+                if fresh == cached {
+                    (fresh, speculative?)
+                } else {
+                    debug!(
+                        query = p.q,
+                        "statistics changed since cached; searching again"
+                    );
+                    let remaining = deadline.saturating_sub(started.elapsed());
+                    let fan = self
+                        .search_round(&p.q, top_k, &peers, fresh.clone(), remaining)
+                        .await?;
+                    (fresh, fan)
                 }
-                s
+            }
+            None => {
+                let fresh = fresh_stats.await?;
+                let remaining = deadline.saturating_sub(started.elapsed());
+                let fan = self
+                    .search_round(&p.q, top_k, &peers, fresh.clone(), remaining)
+                    .await?;
+                (fresh, fan)
             }
         };
-        let remaining = deadline.saturating_sub(started.elapsed());
+        if let Ok(mut c) = self.stats_cache.lock() {
+            c.put(&p.q, peers.len(), stats);
+        }
+        Ok((fan.answers, peers.len() + 1, fan.failed))
+    }
+
+    /// One search round with `stats`: every peer of `peers` and the local leaf.
+    async fn search_round(
+        &self,
+        query: &str,
+        top_k: usize,
+        peers: &[PeerId],
+        stats: TermStats,
+        deadline: Duration,
+    ) -> Result<FanoutResult> {
         let request = wire::SearchRequest {
-            query: p.q.clone(),
+            query: query.to_string(),
             top_k: top_k as u32,
             stats: Some(stats.clone()),
         };
-        let local = self.indexing.search(p.q.clone(), top_k, Some(stats));
-        let remote = fan_out(&self.net, &peers, request, remaining);
+        let local = self.indexing.search(query.to_string(), top_k, Some(stats));
+        let remote = fan_out(&self.net, peers, request, deadline);
         let (local, mut fan) = tokio::join!(local, remote);
         let local = local?;
         fan.answers.push(LeafAnswer {
@@ -307,7 +358,7 @@ impl Search {
             hits: local.hits,
             total_matches: local.total_matches,
         });
-        Ok((fan.answers, peers.len() + 1, fan.failed))
+        Ok(fan)
     }
 
     /// The leaf: answer another root's search from the local shard (an empty answer when the
@@ -342,12 +393,28 @@ impl Search {
 
     /// Answer a statistics request from the local shard.
     pub async fn on_stats(&self, request: wire::StatsRequest, reply: net::Responder<TermStats>) {
-        let stats = self
-            .indexing
-            .term_stats(request.query)
-            .await
-            .unwrap_or_default();
+        let stats = self.counted_stats(request.query).await.unwrap_or_default();
         let _ = reply.send(stats);
+    }
+
+    /// This peer's share of a network query's statistics: the documents of the sites it is
+    /// the primary of, by its view of the network. Every document lives on R owners (and
+    /// for a while on a peer that no longer owns it); counting it only at its site's primary
+    /// makes the merged statistics count it once, as one central index would.
+    async fn counted_stats(&self, query: String) -> Result<TermStats> {
+        let placement = self.routing.placement().await;
+        let sites = self.indexing.sites().await?;
+        let all = sites.len();
+        let counted: Vec<String> = sites
+            .into_iter()
+            .map(|(site, _)| site)
+            .filter(|site| placement.is_primary(site))
+            .collect();
+        if counted.len() == all {
+            self.indexing.term_stats(query).await
+        } else {
+            self.indexing.term_stats_for_sites(query, counted).await
+        }
     }
 }
 

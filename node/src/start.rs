@@ -1,9 +1,11 @@
 //! The composition root: opens the data dir, builds every component with the handles it
 //! needs, starts their tasks, and stops them in order ([`RunningPeer::shutdown`]).
 
+use crate::anchors::Anchors;
 use crate::backend::NodeBackend;
 use crate::claims::Claims;
 use crate::config::PeerConfig;
+use crate::docs::Docs;
 use crate::error::{Error, Result};
 use crate::indexing;
 use crate::net;
@@ -123,6 +125,7 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
     crate::parent_watch::spawn_if_asked();
     let (lock, shard, crawler) = open_data_dir(&config).await?;
     let (outbox, parked) = store::open(&config.data_dir.join("node.redb")).await?;
+    let anchors = Anchors::open(&config.data_dir.join("anchors.redb")).await?;
     let shutdown = CancellationToken::new();
     let coordination = shutdown.child_token();
 
@@ -157,6 +160,7 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
         net.clone(),
         crawler.clone(),
         outbox,
+        anchors.clone(),
         config.replication,
         config.allow_private_addresses,
     );
@@ -166,6 +170,7 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
         shard,
         crawler.clone(),
         routing.clone(),
+        anchors.clone(),
         page_rx,
         networked.then_some(committed_tx),
         Duration::from_millis(config.commit_interval_ms),
@@ -176,6 +181,7 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
         crawler.clone(),
         indexing.clone(),
         parked,
+        anchors,
         routing.clone(),
         Duration::from_millis(config.maintenance_interval_ms),
     );
@@ -186,8 +192,9 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
         replication.clone(),
         coordination.clone(),
     );
-    let search = Search::new(net.clone(), indexing.clone());
+    let search = Search::new(net.clone(), indexing.clone(), routing.clone());
     let history = History::default();
+    let docs = Docs::new(net.clone(), indexing.clone(), routing.clone());
 
     // Their tasks.
     let mut tasks = JoinSet::new();
@@ -204,6 +211,7 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
             routing: routing.clone(),
             replication: replication.clone(),
             claims: claims.clone(),
+            docs: docs.clone(),
         },
         events,
         coordination.clone(),
@@ -233,6 +241,7 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
         routing: routing.clone(),
         search,
         history,
+        docs,
     });
     let web_config = peersearch_web::WebConfig::new(http_addr)
         .with_public_url(config.public_url.clone())
@@ -297,6 +306,7 @@ struct Responders {
     routing: Routing,
     replication: Replication,
     claims: Claims,
+    docs: Docs,
 }
 
 /// Answer requests from other peers, each on its own task so a slow one never holds up the
@@ -337,6 +347,9 @@ async fn answer_requests(
                     request,
                     reply,
                 } => r.claims.on_claim(peer, request, reply).await,
+                net::Event::InboundDoc { request, reply, .. } => {
+                    r.docs.on_doc(request, reply).await
+                }
                 other => debug!(event = ?other, "network event"),
             }
         });

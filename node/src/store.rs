@@ -1,5 +1,6 @@
 //! The node's own store (`node.redb`): the hand-off [`Outbox`] and the [`Parked`] crawl states
-//! and links of sites this peer replicates.
+//! and links of sites this peer replicates (the anchor records have a file of their own,
+//! [`crate::anchors`]).
 //!
 //! The outbox holds URLs of sites another peer owns until that peer acknowledges them
 //! (DESIGN.md: "the receiver persists it before acknowledging, the sender retries until
@@ -33,14 +34,14 @@ pub enum StoreError {
     Db(String),
 }
 
-fn db_err(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn db_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(e.to_string())
 }
 
-type StoreResult<T> = Result<T, StoreError>;
+pub(crate) type StoreResult<T> = Result<T, StoreError>;
 
 /// Run `f` on a blocking thread.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> StoreResult<T> + Send + 'static,
 ) -> StoreResult<T> {
     tokio::task::spawn_blocking(f).await.map_err(db_err)?
@@ -360,6 +361,7 @@ mod tests {
                 url: u.to_string(),
                 depth: 1,
                 anchor: Some("a".into()),
+                source: None,
             },
             hops: 0,
         }
@@ -370,6 +372,7 @@ mod tests {
             url: u.into(),
             depth: 2,
             anchor: Some(a.into()),
+            source: None,
         }
     }
 

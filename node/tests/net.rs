@@ -262,6 +262,7 @@ async fn peers_discover_each_other_and_answer_every_protocol() {
             url: format!("http://site.example/{i}"),
             depth: 1,
             anchor: None,
+            source: None,
         })
         .collect();
     let ack = asker

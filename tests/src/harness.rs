@@ -20,11 +20,14 @@ pub type Result<T> = std::result::Result<T, anyhow::Error>;
 
 /// The `peersearch` binary built from the code under test: cargo builds it for the integration
 /// tests and benches of `peersearch-node` (whose targets they are) and names it in
-/// `CARGO_BIN_EXE_peersearch`. `$PEERSEARCH_BIN` overrides it (a benchmark against another
-/// build). Never a guess at `target/*/peersearch`, which may be stale.
+/// `CARGO_BIN_EXE_peersearch`. `$PEERSEARCH_BIN` (or its alias `$PEERSEARCH_BENCH_BIN`)
+/// overrides it (a benchmark against another build, e.g. the previous version). Never a guess
+/// at `target/*/peersearch`, which may be stale.
 pub fn binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("PEERSEARCH_BIN") {
-        return PathBuf::from(p);
+    for var in ["PEERSEARCH_BIN", "PEERSEARCH_BENCH_BIN"] {
+        if let Some(p) = std::env::var_os(var) {
+            return PathBuf::from(p);
+        }
     }
     match std::env::var_os("CARGO_BIN_EXE_peersearch") {
         Some(p) => PathBuf::from(p),
@@ -283,6 +286,17 @@ impl PeerProcess {
         http_post(&format!("{}{}", self.base, path), &body.to_string()).await
     }
 
+    /// Submit `urls` as seeds (`POST /api/crawl`); an error unless all are accepted (202).
+    pub async fn seed(&self, urls: &[String]) -> Result<()> {
+        let (status, body) = self
+            .post_json("/api/crawl", &serde_json::json!({ "urls": urls }))
+            .await?;
+        if status != 202 {
+            anyhow::bail!("seeding {urls:?}: {status} {body}");
+        }
+        Ok(())
+    }
+
     /// Local or network search; the raw JSON answer (an error unless the status is 2xx).
     pub async fn search(&self, q: &str, extra: &str) -> Result<Value> {
         let q = url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
@@ -465,4 +479,48 @@ pub async fn wait_network_idle(peers: &[PeerProcess], timeout: Duration) -> Resu
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The top 10 `(url, score)` of `q` through `peer` (`extra`: more query parameters); an
+/// error for a partial answer.
+pub async fn top10(peer: &PeerProcess, q: &str, extra: &str) -> Result<Vec<(String, f64)>> {
+    let v = peer
+        .search(q, &format!("&limit=10&timeout_ms=5000{extra}"))
+        .await?;
+    if v["partial"] != false {
+        anyhow::bail!("a partial answer for {q:?}: {v}");
+    }
+    Ok(v["hits"]
+        .as_array()
+        .map(|hits| {
+            hits.iter()
+                .filter_map(|h| Some((h["url"].as_str()?.to_string(), h["score"].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// [`top10`] of every query, once the answers stop changing: after the crawl is idle, anchor
+/// votes that arrived late still re-index their pages (a commit or two), so the answers are
+/// read until three rounds two seconds apart agree (at most 60 rounds).
+pub async fn settled_top10(
+    peer: &PeerProcess,
+    queries: &[String],
+    extra: &str,
+) -> Result<Vec<Vec<(String, f64)>>> {
+    let mut last = Vec::new();
+    let mut same = 0;
+    for _ in 0..60 {
+        let mut now = Vec::new();
+        for q in queries {
+            now.push(top10(peer, q, extra).await?);
+        }
+        same = if now == last { same + 1 } else { 0 };
+        if same >= 2 {
+            return Ok(now);
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+    }
+    anyhow::bail!("answers kept changing for 2 minutes")
 }

@@ -1,6 +1,7 @@
 //! The web UI in a real headless Chromium, driven over the DevTools protocol: search from the
 //! home page with the keyboard, page through the results, see a hostile crawled title shown as
-//! text, read the peer page and add a seed URL with its form. Saves screenshots on the way
+//! text, open a result's cached text (hostile markup in it shown as text, never run), read
+//! the peer page and add a seed URL with its form. Saves screenshots on the way
 //! (into `docs/` with `PEERSEARCH_UPDATE_SCREENSHOTS=1`).
 //!
 //! Needs Debian's `chromium` at `/usr/bin/chromium` (`apt-get install -y chromium`): without
@@ -49,6 +50,10 @@ const PAGES: usize = 40;
 const COMMON_WORD: &str = "lighthouse";
 /// The title of the hostile page, as markup (the browser must show it as text).
 const HOSTILE_TITLE: &str = "<img src=x onerror=alert(1)>";
+/// Text of the hostile page that would run script if it reached a page as markup: each
+/// sets a marker on `window` (the test checks it stays unset).
+const HOSTILE_TEXT: &str =
+    "<img src=x onerror=\"window.__pwned=1\"> <script>window.__pwned=2</script>";
 /// The site index of the second fixture site, added through the seed form.
 const SEEDED_SITE: usize = 7;
 
@@ -90,7 +95,9 @@ fn lighthouse_site() -> axum::Router {
     // A <title> is raw text: the parser reads this one as the literal text of HOSTILE_TITLE.
     let hostile = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{HOSTILE_TITLE}</title></head>\
-         <body><p>This page has markup for a title: img src onerror alert, hostilemarker.</p></body></html>"
+         <body><p>This page has markup for a title: img src onerror alert, hostilemarker.</p>\
+         <p>{}</p><script>window.__pwned=3</script></body></html>",
+        escape_text(HOSTILE_TEXT)
     );
     axum::Router::new()
         .route("/", get(move || async move { Html(home) }))
@@ -110,6 +117,13 @@ fn lighthouse_site() -> axum::Router {
         )
         .route("/hostile.html", get(move || async move { Html(hostile) }))
         .route("/robots.txt", get(|| async { "User-agent: *\nAllow: /\n" }))
+}
+
+/// `s` as HTML text (so the crawled page's text is the markup itself).
+fn escape_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Run `fut` for at most [`STEP_TIMEOUT`]; errors name the step.
@@ -426,6 +440,55 @@ impl Scenario<'_> {
         anyhow::ensure!(visible.contains(HOSTILE_TITLE), "the title is visible text");
         let query_kept: String = eval(&page, "document.querySelector('input#q').value").await?;
         anyhow::ensure!(query_kept == HOSTILE_TITLE, "the box keeps the query");
+
+        // The hostile result's "cached text" link opens its text, shown as text, never run.
+        let cached = step(
+            "find the cached-text link",
+            page.find_element(format!(
+                "ol.results li.result a.cached[href=\"/doc?url={}\"]",
+                url::form_urlencoded::byte_serialize(hostile_url.as_bytes()).collect::<String>()
+            )),
+        )
+        .await?;
+        step("click the cached-text link", cached.click()).await?;
+        wait_for(
+            &page,
+            "cached-text page",
+            "location.pathname === '/doc' && document.querySelector('.cached-text p')",
+        )
+        .await?;
+        let heading: String = eval(&page, "document.querySelector('main h1').innerText").await?;
+        anyhow::ensure!(
+            heading == HOSTILE_TITLE,
+            "the cached page is titled with the text: {heading:?}"
+        );
+        let shown: String = eval(&page, "document.querySelector('.cached-text').innerText").await?;
+        anyhow::ensure!(
+            shown.contains("hostilemarker") && shown.contains(HOSTILE_TEXT),
+            "the cached page shows the text, markup as text: {shown:?}"
+        );
+        let facts: String = eval(&page, "document.querySelector('dl.facts').innerText").await?;
+        anyhow::ensure!(
+            facts.contains(&hostile_url) && facts.contains("Fetched") && facts.contains("Held by"),
+            "the cached page names the URL, fetch time and holders: {facts:?}"
+        );
+        let active: Value = eval(
+            &page,
+            "({ pwned: typeof window.__pwned, scripts: document.scripts.length, \
+               imgs: document.querySelectorAll('img').length, \
+               handlers: document.querySelectorAll('[onerror],[onload],[onclick]').length, \
+               js_links: Array.from(document.querySelectorAll('a[href]')).filter(a => a.protocol === 'javascript:').length })",
+        )
+        .await?;
+        anyhow::ensure!(
+            active["pwned"] == "undefined"
+                && active["scripts"] == 0
+                && active["imgs"] == 0
+                && active["handlers"] == 0
+                && active["js_links"] == 0,
+            "nothing from the crawled page runs on the cached page: {active}"
+        );
+        screenshot(&page, "screenshot-cached.png").await?;
 
         // The peer page: facts, the chart, the peers table, the errors table.
         open(&page, &format!("{base}/status")).await?;

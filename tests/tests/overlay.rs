@@ -3,7 +3,7 @@
 
 use peersearch_tests::fixture::{self, FetchLog, Rng, Server, linked_sites};
 use peersearch_tests::harness::{
-    PeerOptions, PeerProcess, start_network, wait_mesh, wait_network_idle,
+    PeerOptions, PeerProcess, settled_top10, start_network, wait_mesh, wait_network_idle,
 };
 use peersearch_tests::ownership;
 use serde_json::Value;
@@ -26,26 +26,6 @@ fn base_args(r: usize) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-/// (url, score) of the top 10, as the API orders them.
-async fn top10(p: &PeerProcess, q: &str, scope: &str) -> Vec<(String, f64)> {
-    let v = p
-        .search(q, &format!("&limit=10&scope={scope}&timeout_ms=5000"))
-        .await
-        .unwrap();
-    assert_eq!(v["partial"], false, "{q}: {v}");
-    v["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            (
-                h["url"].as_str().unwrap().to_string(),
-                h["score"].as_f64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 fn queries() -> Vec<String> {
@@ -106,10 +86,10 @@ async fn network_splits_the_crawl_and_ranks_like_one_central_index() {
         .unwrap();
     assert_eq!(st["docs_indexed"], total_docs, "{st}");
     let qs = queries();
-    let mut expected = Vec::new();
-    for q in &qs {
-        expected.push(top10(&reference, q, "local").await);
-    }
+    // Read once late anchor votes have re-indexed their pages.
+    let expected = settled_top10(&reference, &qs, "&scope=local")
+        .await
+        .unwrap();
     drop(reference);
 
     for r in [1usize, 3] {
@@ -176,8 +156,10 @@ async fn network_splits_the_crawl_and_ranks_like_one_central_index() {
 
         // Ranking fidelity against the reference.
         let mut overlap_sum = 0.0;
-        for (q, want) in qs.iter().zip(&expected) {
-            let got = top10(&peers[0], q, "network").await;
+        let answers = settled_top10(&peers[0], &qs, "&scope=network")
+            .await
+            .unwrap();
+        for ((q, want), got) in qs.iter().zip(&expected).zip(answers) {
             if r == 1 {
                 assert_eq!(
                     &got, want,

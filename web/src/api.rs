@@ -185,6 +185,115 @@ pub struct MetricsSnapshot {
     pub bytes_received: BTreeMap<String, u64>,
 }
 
+/// A validated document look-up (`GET /api/doc`, the cached-text page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocParams {
+    /// The URL asked for: absolute http(s), at most [`MAX_DOC_URL_BYTES`].
+    pub url: String,
+    /// `network` asks the site's owners, `local` only looks at this peer's shard.
+    pub scope: Scope,
+    /// One deadline for every peer asked, 50..=10000.
+    pub timeout_ms: u64,
+}
+
+/// Longest URL `GET /api/doc` accepts, in bytes: the crawler's cap on the URLs it indexes
+/// (`peersearch_crawler::MAX_URL_BYTES`, the de-facto limit of browsers and servers).
+pub const MAX_DOC_URL_BYTES: usize = 2048;
+/// Longest main text an answer carries, in bytes: the crawler's own cap on extracted text
+/// (1 MiB), so a document is cut only when a peer sent more than an honest crawler keeps.
+pub const MAX_DOC_TEXT_BYTES: usize = 1024 * 1024;
+/// Longest anchor text (all of it, newline-separated) or headings an answer carries.
+pub const MAX_DOC_LIST_BYTES: usize = 64 * 1024;
+/// Longest title, description, site, language or content hash an answer carries.
+pub const MAX_DOC_FIELD_BYTES: usize = 4096;
+/// Most holders an answer lists.
+pub const MAX_DOC_HOLDERS: usize = 32;
+
+/// The 200 answer of `GET /api/doc`: what the network holds for one URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DocResponse {
+    /// The document's (normalized) URL.
+    pub url: String,
+    /// Its site, `host[:port]`.
+    pub site: String,
+    /// The page's title (plain text, not escaped).
+    pub title: String,
+    /// `<meta name="description">`.
+    pub description: String,
+    /// The main text, as indexed (the document's body; navigation and other chrome left out).
+    pub text: String,
+    /// The page's headings, newline-separated.
+    pub headings: String,
+    /// The aggregated anchor texts of links to the page, newline-separated.
+    pub anchor_text: String,
+    /// How many distinct sites link to the page.
+    pub inlink_sites: u32,
+    /// How many distinct pages link to the page.
+    pub inlink_pages: u32,
+    /// `<html lang>` (may be empty).
+    pub lang: String,
+    /// When the copy shown was fetched, unix seconds.
+    pub fetched_at: i64,
+    /// Hex SHA-256 of the extracted text of the copy shown.
+    pub content_hash: String,
+    /// The peer ids of every peer that answered with a copy, the site's primary first.
+    pub holders: Vec<String>,
+    /// The peer whose copy is shown.
+    pub peer: String,
+    /// Look-up accounting: peers asked (this peer included), answered, failed.
+    pub peers: PeerCounts,
+    /// True when some peer asked did not answer by the deadline.
+    pub partial: bool,
+    /// True when a field was cut to its cap ([`MAX_DOC_TEXT_BYTES`] and co.).
+    pub truncated: bool,
+    /// Wall time spent answering.
+    pub took_ms: u64,
+}
+
+/// `s` cut to at most `max` bytes at a character boundary; true when it was cut.
+fn cap_bytes(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    true
+}
+
+impl DocResponse {
+    /// Cut every field to its cap, and mark the answer `truncated` when one was cut. The
+    /// node applies it to what peers sent, the web layer again to what the backend gave.
+    pub fn capped(mut self) -> DocResponse {
+        let mut cut = cap_bytes(&mut self.text, MAX_DOC_TEXT_BYTES);
+        for list in [&mut self.anchor_text, &mut self.headings] {
+            cut |= cap_bytes(list, MAX_DOC_LIST_BYTES);
+        }
+        for field in [
+            &mut self.url,
+            &mut self.site,
+            &mut self.title,
+            &mut self.description,
+            &mut self.lang,
+            &mut self.content_hash,
+            &mut self.peer,
+        ] {
+            cut |= cap_bytes(field, MAX_DOC_FIELD_BYTES);
+        }
+        if self.holders.len() > MAX_DOC_HOLDERS {
+            self.holders.truncate(MAX_DOC_HOLDERS);
+            cut = true;
+        }
+        for h in &mut self.holders {
+            cut |= cap_bytes(h, MAX_DOC_FIELD_BYTES);
+        }
+        self.truncated |= cut;
+        self
+    }
+}
+
 /// A backend failure the web layer maps to a 5xx (or 4xx for `BadQuery`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -217,4 +326,35 @@ pub trait Backend: Send + Sync + 'static {
     fn activity(&self) -> impl Future<Output = Activity> + Send;
     /// Counters for `/metrics`.
     fn metrics(&self) -> impl Future<Output = MetricsSnapshot> + Send;
+    /// What the network (or, with `scope=local`, this peer) holds for one URL; `None` when
+    /// no peer asked holds it.
+    fn document(
+        &self,
+        params: DocParams,
+    ) -> impl Future<Output = Result<Option<DocResponse>, BackendError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_cuts_fields_at_char_boundaries_and_marks_truncation() {
+        let doc = DocResponse {
+            text: "é".repeat(MAX_DOC_TEXT_BYTES),
+            title: "t".into(),
+            ..DocResponse::default()
+        }
+        .capped();
+        assert!(doc.truncated);
+        assert!(doc.text.len() <= MAX_DOC_TEXT_BYTES);
+        assert!(doc.text.len() > MAX_DOC_TEXT_BYTES - 2);
+        let small = DocResponse {
+            text: "short".into(),
+            ..DocResponse::default()
+        }
+        .capped();
+        assert!(!small.truncated);
+        assert_eq!(small.text, "short");
+    }
 }

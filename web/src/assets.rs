@@ -112,6 +112,8 @@ button:hover { background: #0842a0; }
 .result .snippet { margin: 0.25rem 0; }
 .result .snippet b { font-weight: 700; color: var(--fg); }
 .result .meta { margin: 0; }
+.cached { overflow-wrap: anywhere; }
+.cached-text p { margin: 0 0 0.75rem; }
 .pagination ul { list-style: none; display: flex; flex-wrap: wrap; gap: 0.5rem; padding: 0; }
 .pagination a, .pagination span {
   display: inline-block; min-width: 2.25rem; text-align: center;

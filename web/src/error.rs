@@ -46,6 +46,9 @@ pub enum ApiError {
     /// No such page or endpoint.
     #[error("no such page or endpoint")]
     NotFound,
+    /// No peer asked holds a document for the URL (`GET /api/doc`, `/doc`).
+    #[error("no peer holds a document for this url (it was never crawled, or not yet)")]
+    NoDocument,
     /// The path exists but not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -99,7 +102,7 @@ impl ApiError {
             Self::BadQuery(_) => (StatusCode::BAD_REQUEST, "bad_query"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::ForbiddenHost => (StatusCode::FORBIDDEN, "forbidden_host"),
-            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::NotFound | Self::NoDocument => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::UnsupportedMediaType(_) => {

@@ -56,9 +56,10 @@ mod static_files;
 mod text;
 
 pub use api::{
-    Activity, ApiHit, Backend, BackendError, CrawlErrorEntry, CrawlResponse, HistoryPoint,
-    MetricsSnapshot, PeerCounts, PeerInfo, Rejected, Scope, SearchParams, SearchResponse,
-    StatusResponse,
+    Activity, ApiHit, Backend, BackendError, CrawlErrorEntry, CrawlResponse, DocParams,
+    DocResponse, HistoryPoint, MAX_DOC_FIELD_BYTES, MAX_DOC_HOLDERS, MAX_DOC_LIST_BYTES,
+    MAX_DOC_TEXT_BYTES, MAX_DOC_URL_BYTES, MetricsSnapshot, PeerCounts, PeerInfo, Rejected, Scope,
+    SearchParams, SearchResponse, StatusResponse,
 };
 pub use config::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE_LIMIT_PER_SEC, RATE_LIMIT_BURST_FACTOR, REQUEST_TIMEOUT,

@@ -12,11 +12,12 @@ use std::time::Duration;
 use crate::api::MetricsSnapshot;
 
 /// Every route of [`crate::router::app`], as `/metrics` labels them (a fixed set, so the label stays bounded).
-const ROUTES: [&str; 14] = [
+const ROUTES: [&str; 16] = [
     "/",
     "/search",
     "/search.rss",
     "/help",
+    "/doc",
     "/status",
     "/status/seeds",
     "/opensearch.xml",
@@ -27,6 +28,7 @@ const ROUTES: [&str; 14] = [
     "/api/crawl",
     "/api/status",
     "/api/peers",
+    "/api/doc",
 ];
 
 /// The route label of `/metrics` for a path: the route itself, or `unmatched`.

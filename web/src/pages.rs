@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 use axum::http::StatusCode;
 
 use crate::api::{
-    Activity, CrawlErrorEntry, PeerInfo, Scope, SearchParams, SearchResponse, StatusResponse,
+    Activity, CrawlErrorEntry, DocResponse, PeerInfo, Scope, SearchParams, SearchResponse,
+    StatusResponse,
 };
 use crate::chart::activity_chart;
 use crate::escape::{escape, query_string, sanitize_snippet};
@@ -23,6 +24,14 @@ use crate::text::{
 const MAX_TITLE_CHARS: usize = 300;
 /// Longest URL shown under a hit, in characters (the link keeps the full URL).
 const MAX_SHOWN_URL_CHARS: usize = 200;
+/// Longest main text the cached-text page shows, in bytes (the JSON API has up to 1 MiB):
+/// escaped, the page stays within a few MiB even for text made only of `<` and `&`.
+pub const MAX_PAGE_TEXT_BYTES: usize = 256 * 1024;
+/// Most anchor texts and headings the cached-text page lists.
+const MAX_PAGE_LIST_ITEMS: usize = 200;
+/// A line of main text longer than this, in bytes, is broken into paragraphs at the next
+/// sentence end (the extractor folds whitespace, so a page's text may be one long line).
+const PARAGRAPH_BYTES: usize = 800;
 /// How many page-number links the pagination shows at most.
 const PAGE_LINKS: usize = 9;
 
@@ -294,7 +303,8 @@ pub fn results_page(params: &SearchParams, response: &SearchResponse) -> String 
             };
             let _ = writeln!(
                 main,
-                "<li class=\"result\">\n<h2>{heading}</h2>\n<p class=\"url\">{url}</p>\n<p class=\"snippet\">{snippet}</p>\n<p class=\"meta\">from peer <code title=\"{peer}\">{short}</code></p>\n</li>",
+                "<li class=\"result\">\n<h2>{heading}</h2>\n<p class=\"url\">{url}</p>\n<p class=\"snippet\">{snippet}</p>\n<p class=\"meta\">from peer <code title=\"{peer}\">{short}</code> · <a class=\"cached\" href=\"{cached}\">cached text</a></p>\n</li>",
+                cached = escape(&doc_href(&hit.url)),
                 url = escape(&truncate_chars(&hit.url, MAX_SHOWN_URL_CHARS)),
                 snippet = sanitize_snippet(&hit.snippet),
                 peer = escape(&hit.peer),
@@ -312,6 +322,164 @@ pub fn results_page(params: &SearchParams, response: &SearchResponse) -> String 
         ),
     };
     layout(&format!("{} - search", params.q), &head, &main)
+}
+
+/// The link to the cached-text page of `url` (not escaped).
+pub fn doc_href(url: &str) -> String {
+    format!("/doc?{}", query_string([("url", url)]))
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+fn cut_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The main text as paragraphs: one per line, long lines broken after a sentence end.
+fn paragraphs(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut rest = line.trim();
+        while rest.len() > PARAGRAPH_BYTES {
+            let split = rest[PARAGRAPH_BYTES..]
+                .find(". ")
+                .map(|i| PARAGRAPH_BYTES + i + 1);
+            let Some(at) = split else { break };
+            out.push(rest[..at].trim());
+            rest = rest[at..].trim_start();
+        }
+        if !rest.is_empty() {
+            out.push(rest);
+        }
+    }
+    out
+}
+
+/// A newline-separated list (anchor texts, headings) as `<ul>`, bounded.
+fn text_list(list: &str) -> String {
+    let items: Vec<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut out = String::from("<ul class=\"cached-list\">\n");
+    for item in items.iter().take(MAX_PAGE_LIST_ITEMS) {
+        let _ = writeln!(
+            out,
+            "<li>{}</li>",
+            escape(&truncate_chars(item, MAX_TITLE_CHARS))
+        );
+    }
+    out.push_str("</ul>");
+    if items.len() > MAX_PAGE_LIST_ITEMS {
+        let _ = write!(
+            out,
+            "\n<p class=\"meta\">and {} more</p>",
+            group_digits((items.len() - MAX_PAGE_LIST_ITEMS) as u64)
+        );
+    }
+    out
+}
+
+/// `GET /doc?url=...`: the cached text of a page, as the network holds it. Everything in it
+/// came from a crawled page or a peer and is escaped; the page's own markup has no script,
+/// no event handler, and links only to http(s) URLs and this peer's own pages.
+pub fn doc_page(doc: &DocResponse) -> String {
+    let title = if doc.title.trim().is_empty() {
+        &doc.url
+    } else {
+        &doc.title
+    };
+    let title = truncate_chars(title, MAX_TITLE_CHARS);
+    let mut main = format!("<article class=\"cached\">\n<h1>{}</h1>\n", escape(&title));
+    let shown_url = escape(&truncate_chars(&doc.url, MAX_SHOWN_URL_CHARS));
+    let url = if is_linkable(&doc.url) {
+        format!(
+            "<a href=\"{}\" rel=\"noreferrer nofollow\">{shown_url}</a>",
+            escape(&doc.url)
+        )
+    } else {
+        shown_url
+    };
+    let fetched = iso8601(doc.fetched_at.max(0) as u64);
+    let holders: Vec<String> = doc
+        .holders
+        .iter()
+        .map(|h| format!("<li><code>{}</code></li>", escape(h)))
+        .collect();
+    let holders = if holders.is_empty() {
+        "none".to_owned()
+    } else {
+        format!("<ul>{}</ul>", holders.join(""))
+    };
+    let lang = if doc.lang.is_empty() {
+        "unknown".to_owned()
+    } else {
+        escape(&doc.lang)
+    };
+    let _ = writeln!(
+        main,
+        r#"<dl class="facts">
+<dt>URL</dt><dd>{url}</dd>
+<dt>Fetched</dt><dd><time datetime="{fetched}">{fetched}</time></dd>
+<dt>Held by</dt><dd>{holders}</dd>
+<dt>Language</dt><dd>{lang}</dd>
+<dt>Linked from</dt><dd>{sites}, {pages}</dd>
+<dt>Content hash</dt><dd><code>{hash}</code></dd>
+</dl>"#,
+        sites = plural(u64::from(doc.inlink_sites), "site", "sites"),
+        pages = plural(u64::from(doc.inlink_pages), "page", "pages"),
+        hash = escape(&doc.content_hash),
+    );
+    if doc.partial {
+        main.push_str("<p class=\"notice\" role=\"status\">Some peers did not answer in time: other copies may exist.</p>\n");
+    }
+    let text = cut_bytes(&doc.text, MAX_PAGE_TEXT_BYTES);
+    if doc.truncated || text.len() < doc.text.len() {
+        let _ = writeln!(
+            main,
+            "<p class=\"notice\" role=\"status\">This text is cut short. The whole document is at <a href=\"{}\">the JSON API</a>.</p>",
+            escape(&format!(
+                "/api/doc?{}",
+                query_string([("url", doc.url.as_str())])
+            ))
+        );
+    }
+    if !doc.description.trim().is_empty() {
+        let _ = writeln!(
+            main,
+            "<p class=\"description\">{}</p>",
+            escape(&truncate_chars(&doc.description, 2 * MAX_TITLE_CHARS))
+        );
+    }
+    if !doc.anchor_text.trim().is_empty() {
+        let _ = writeln!(
+            main,
+            "<h2>Anchor texts of links to this page</h2>\n{}",
+            text_list(&doc.anchor_text)
+        );
+    }
+    if !doc.headings.trim().is_empty() {
+        let _ = writeln!(main, "<h2>Headings</h2>\n{}", text_list(&doc.headings));
+    }
+    main.push_str("<h2>Text</h2>\n<div class=\"cached-text\">\n");
+    let paras = paragraphs(text);
+    if paras.is_empty() {
+        main.push_str("<p class=\"meta\">This page has no main text.</p>\n");
+    }
+    for p in paras {
+        main.push_str("<p>");
+        crate::escape::escape_into(&mut main, p);
+        main.push_str("</p>\n");
+    }
+    main.push_str("</div>\n</article>");
+    layout(&format!("{title} - cached text"), &Head::default(), &main)
 }
 
 /// The results page for a query that could not be run: the form, kept query, and the reason.

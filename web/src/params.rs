@@ -5,7 +5,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::api::{Scope, SearchParams};
+use crate::api::{DocParams, MAX_DOC_URL_BYTES, Scope, SearchParams};
 use crate::error::ApiError;
 use crate::escape::query_string;
 
@@ -83,6 +83,58 @@ impl QueryPairs {
         }
     }
 
+    /// `scope`: `network` (the default) or `local`.
+    fn scope(&self) -> Result<Scope, ApiError> {
+        match self.get("scope") {
+            None | Some("network") => Ok(Scope::Network),
+            Some("local") => Ok(Scope::Local),
+            Some(_) => Err(ApiError::InvalidParameter {
+                name: "scope",
+                reason: "must be `network` or `local`".to_owned(),
+            }),
+        }
+    }
+
+    /// The parameters of a document look-up: `url` (required, an absolute http or https URL
+    /// with a host, at most [`MAX_DOC_URL_BYTES`] bytes), `scope` and `timeout_ms` as for a
+    /// search.
+    pub fn doc_params(&self) -> Result<DocParams, ApiError> {
+        let invalid = |reason: String| ApiError::InvalidParameter {
+            name: "url",
+            reason,
+        };
+        let raw = self
+            .get("url")
+            .ok_or_else(|| invalid("is required".to_owned()))?
+            .trim();
+        if raw.is_empty() {
+            return Err(invalid("must not be empty".to_owned()));
+        }
+        if raw.len() > MAX_DOC_URL_BYTES {
+            return Err(invalid(format!(
+                "must be at most {MAX_DOC_URL_BYTES} bytes"
+            )));
+        }
+        let parsed = url::Url::parse(raw)
+            .map_err(|_| invalid("must be an absolute http or https URL".to_owned()))?;
+        if !matches!(parsed.scheme(), "http" | "https")
+            || parsed.host_str().is_none_or(str::is_empty)
+        {
+            return Err(invalid("must be an absolute http or https URL".to_owned()));
+        }
+        let timeout_ms = self.number(
+            "timeout_ms",
+            TIMEOUT_MS_RANGE.0,
+            TIMEOUT_MS_RANGE.1,
+            DEFAULT_TIMEOUT_MS,
+        )?;
+        Ok(DocParams {
+            url: raw.to_owned(),
+            scope: self.scope()?,
+            timeout_ms,
+        })
+    }
+
     /// The search parameters of the contract; `page` (1-based, in units of `limit`) is also
     /// understood when `offset` is absent, for the HTML pages.
     pub fn search_params(&self) -> Result<SearchParams, ApiError> {
@@ -115,16 +167,7 @@ impl QueryPairs {
             TIMEOUT_MS_RANGE.1,
             DEFAULT_TIMEOUT_MS,
         )?;
-        let scope = match self.get("scope") {
-            None | Some("network") => Scope::Network,
-            Some("local") => Scope::Local,
-            Some(_) => {
-                return Err(ApiError::InvalidParameter {
-                    name: "scope",
-                    reason: "must be `network` or `local`".to_owned(),
-                });
-            }
-        };
+        let scope = self.scope()?;
         Ok(SearchParams {
             q: q.to_owned(),
             limit: limit as usize,
@@ -269,6 +312,58 @@ mod tests {
         ] {
             assert_eq!(bad_param(query), name, "{query}");
         }
+    }
+
+    #[test]
+    fn doc_urls_must_be_absolute_http_and_bounded() {
+        let doc = |q: &str| QueryPairs::parse(Some(q)).doc_params();
+        let p = doc("url=http%3A%2F%2Fa.example%2Fx&scope=local&timeout_ms=500").unwrap();
+        assert_eq!(
+            p,
+            DocParams {
+                url: "http://a.example/x".into(),
+                scope: Scope::Local,
+                timeout_ms: 500
+            }
+        );
+        assert_eq!(doc("url=https://a.example/").unwrap().scope, Scope::Network);
+        for bad in [
+            "",
+            "url=",
+            "url=%20",
+            "url=/relative",
+            "url=a.example/x",
+            "url=javascript:alert(1)",
+            "url=ftp://a.example/",
+            "url=file:///etc/passwd",
+            "url=http://",
+        ] {
+            assert!(
+                matches!(
+                    doc(bad),
+                    Err(ApiError::InvalidParameter { name: "url", .. })
+                ),
+                "{bad}"
+            );
+        }
+        let long = format!("url=http://a.example/{}", "a".repeat(MAX_DOC_URL_BYTES));
+        assert!(doc(&long).is_err());
+        let fits = format!(
+            "url=http://a.example/{}",
+            "a".repeat(MAX_DOC_URL_BYTES - 21)
+        );
+        assert!(doc(&fits).is_ok());
+        assert!(matches!(
+            doc("url=http://a.example/&scope=all"),
+            Err(ApiError::InvalidParameter { name: "scope", .. })
+        ));
+        assert!(matches!(
+            doc("url=http://a.example/&timeout_ms=1"),
+            Err(ApiError::InvalidParameter {
+                name: "timeout_ms",
+                ..
+            })
+        ));
     }
 
     #[test]

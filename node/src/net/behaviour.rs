@@ -13,8 +13,8 @@ use peersearch_indexer::TermStats;
 
 use super::wire::{
     self, ByteCounter, ClaimRequest, ClaimResponse, Codec, DigestRequest, DigestResponse,
-    HandoffRequest, HandoffResponse, Limits, ReplicateRequest, ReplicateResponse, Reply,
-    SearchRequest, SearchResponse, StatsRequest, Traffic,
+    DocRequest, DocResponse, HandoffRequest, HandoffResponse, Limits, ReplicateRequest,
+    ReplicateResponse, Reply, SearchRequest, SearchResponse, StatsRequest, Traffic,
 };
 
 /// Kademlia protocol name: peersearch's own DHT, never the IPFS one.
@@ -72,6 +72,8 @@ mod composed {
         pub digest: RrBehaviour<DigestRequest, DigestResponse>,
         /// Site claims.
         pub claim: RrBehaviour<ClaimRequest, ClaimResponse>,
+        /// Document look-ups (the cached text of a URL).
+        pub doc: RrBehaviour<DocRequest, DocResponse>,
     }
 }
 
@@ -155,6 +157,12 @@ impl Behaviour {
                 wire::CLAIM_LIMITS,
                 REQUEST_TIMEOUT,
                 counter(&wire::CLAIM_PROTOCOL),
+            ),
+            doc: rr(
+                wire::DOC_PROTOCOL,
+                wire::DOC_LIMITS,
+                SEARCH_TIMEOUT,
+                counter(&wire::DOC_PROTOCOL),
             ),
         }
     }

@@ -13,9 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::behaviour::{Behaviour, REQUEST_TIMEOUT};
 use super::error::{Error, Result};
 use super::wire::{
-    ClaimRequest, ClaimResponse, DigestRequest, DigestResponse, HandoffRequest, HandoffResponse,
-    ReplicateRequest, ReplicateResponse, Reply, SearchRequest, SearchResponse, StatsRequest,
-    Traffic,
+    ClaimRequest, ClaimResponse, DigestRequest, DigestResponse, DocRequest, DocResponse,
+    HandoffRequest, HandoffResponse, ReplicateRequest, ReplicateResponse, Reply, SearchRequest,
+    SearchResponse, StatsRequest, Traffic,
 };
 
 /// Grace added to the behaviour's own request timeout for the client-side deadline of
@@ -94,6 +94,15 @@ pub enum Event {
         request: ClaimRequest,
         /// Where to answer.
         reply: Responder<ClaimResponse>,
+    },
+    /// A peer asks for this peer's copy of the document of a URL.
+    InboundDoc {
+        /// Who asks.
+        peer: PeerId,
+        /// The request.
+        request: DocRequest,
+        /// Where to answer.
+        reply: Responder<DocResponse>,
     },
     /// The first connection to a peer opened (it is alive).
     PeerConnected(PeerId),
@@ -179,6 +188,7 @@ pub(crate) enum OutboundRequest {
     Replicate(ReplicateRequest, oneshot::Sender<Result<ReplicateResponse>>),
     Digest(DigestRequest, oneshot::Sender<Result<DigestResponse>>),
     Claim(ClaimRequest, oneshot::Sender<Result<ClaimResponse>>),
+    Doc(DocRequest, oneshot::Sender<Result<DocResponse>>),
 }
 
 /// What a [`Client`] asks the event loop.
@@ -341,6 +351,30 @@ impl Client {
             Command::Request(peer, OutboundRequest::Digest(request, tx))
         })
         .await?
+    }
+
+    /// Ask `peer` for its copy of the document of `request.url`, within `timeout`. An answer
+    /// that fails [`super::wire::validate_doc_answer`] or carries another URL's document is
+    /// [`Error::Protocol`]: a copy is never taken on trust.
+    pub async fn doc(
+        &self,
+        peer: PeerId,
+        request: DocRequest,
+        timeout: Duration,
+    ) -> Result<DocResponse> {
+        let url = request.url.clone();
+        let resp = self
+            .ask(timeout, |tx| {
+                Command::Request(peer, OutboundRequest::Doc(request, tx))
+            })
+            .await??;
+        match &resp.doc {
+            Some(d) if d.url != url => Err(Error::Protocol(format!(
+                "asked for {url}, answered with {}",
+                d.url
+            ))),
+            _ => Ok(resp),
+        }
     }
 
     /// Claim a site from `peer`: it yields the site's crawl and answers with its crawl

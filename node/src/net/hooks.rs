@@ -8,6 +8,8 @@
 //! - `PEERSEARCH_TEST_MISBEHAVE=oversized`: the same, with 1 KiB snippets, and this peer's
 //!   codec lifts its own response cap, so a frame of about 10 MiB really goes out over the
 //!   search protocol's 4 MiB response cap (the root refuses it from its length prefix).
+//! - `PEERSEARCH_TEST_MISBEHAVE=forge_doc`: the peer answers every document look-up with a
+//!   forged document of another URL (the asker's check refuses it); searches stay honest.
 
 use super::wire;
 use std::sync::OnceLock;
@@ -20,6 +22,8 @@ pub enum Misbehave {
     Flood,
     /// Far more hits than asked, in a frame over the protocol's response cap.
     Oversized,
+    /// Document look-ups answered with a forged document of another URL.
+    ForgeDoc,
 }
 
 /// The hooks in effect.
@@ -40,6 +44,7 @@ impl Hooks {
             misbehave: match std::env::var("PEERSEARCH_TEST_MISBEHAVE").as_deref() {
                 Ok("flood") => Some(Misbehave::Flood),
                 Ok("oversized") => Some(Misbehave::Oversized),
+                Ok("forge_doc") => Some(Misbehave::ForgeDoc),
                 _ => None,
             },
         })
@@ -54,6 +59,7 @@ impl Hooks {
         let big = match self.misbehave? {
             Misbehave::Flood => false,
             Misbehave::Oversized => true,
+            Misbehave::ForgeDoc => return None,
         };
         let hits = (0..10_000)
             .map(|i| peersearch_indexer::Hit {
@@ -66,6 +72,22 @@ impl Hooks {
         Some(wire::SearchResponse {
             hits,
             total_matches: 10_000,
+        })
+    }
+}
+
+impl Hooks {
+    /// The hostile answer to a document look-up, if this peer forges them.
+    pub fn doc_answer(&self) -> Option<wire::DocResponse> {
+        (self.misbehave? == Misbehave::ForgeDoc).then(|| wire::DocResponse {
+            doc: Some(peersearch_indexer::Document {
+                url: "http://forged.example/".into(),
+                site: "forged.example".into(),
+                title: "forged".into(),
+                body: "forged text".into(),
+                fetched_at: i64::MAX,
+                ..Default::default()
+            }),
         })
     }
 }

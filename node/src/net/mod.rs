@@ -1,6 +1,7 @@
 //! The p2p layer: a libp2p swarm (TCP + noise + yamux, and QUIC) running Kademlia under
 //! `/peersearch/kad/1.0.0`, identify, ping, and one request-response protocol per
-//! peersearch message pair (search, term statistics, hand-off, replication, digest, claim).
+//! peersearch message pair (search, term statistics, hand-off, replication, digest, claim,
+//! document look-up).
 //!
 //! The shape follows rust-libp2p's file-sharing example: [`new`] returns a cloneable
 //! [`Client`] handle, a stream of [`Event`]s and an [`EventLoop`] that owns the swarm. The
@@ -58,8 +59,9 @@ pub use event_loop::{EventLoop, IDLE_CONNECTION_TIMEOUT, new};
 pub use identity::{KEY_FILE, load_or_create_keypair};
 pub use peers::{BAN_DURATION, BAN_THRESHOLD, DEAD_AFTER_FAILURES, KNOWN_PEERS_FILE};
 pub use wire::{
-    ClaimRequest, ClaimResponse, DigestRequest, DigestResponse, HandoffRequest, HandoffResponse,
-    Link, ReplicateRequest, ReplicateResponse, SearchRequest, SearchResponse, StatsRequest,
+    ClaimRequest, ClaimResponse, DigestRequest, DigestResponse, DocRequest, DocResponse,
+    HandoffRequest, HandoffResponse, Link, ReplicateRequest, ReplicateResponse, SearchRequest,
+    SearchResponse, StatsRequest,
 };
 
 use std::path::PathBuf;

@@ -23,6 +23,8 @@ pub const REPLICATE_PROTOCOL: StreamProtocol = StreamProtocol::new("/peersearch/
 pub const DIGEST_PROTOCOL: StreamProtocol = StreamProtocol::new("/peersearch/digest/1.0.0");
 /// Protocol of site claims (the closest owner asks the others to yield a site's crawl).
 pub const CLAIM_PROTOCOL: StreamProtocol = StreamProtocol::new("/peersearch/claim/1.0.0");
+/// Protocol of document look-ups (what a peer holds for one URL: the cached text).
+pub const DOC_PROTOCOL: StreamProtocol = StreamProtocol::new("/peersearch/doc/1.0.0");
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -71,6 +73,13 @@ pub const DIGEST_LIMITS: Limits = Limits {
     response: 16 * MIB,
 };
 
+/// A document look-up names one URL (the crawler caps URLs at 2 KiB); the answer is one
+/// document: main text and chrome are each capped at 1 MiB by the extractor, the rest is small.
+pub const DOC_LIMITS: Limits = Limits {
+    request: 16 * KIB,
+    response: 4 * MIB,
+};
+
 /// A response as it travels: the value, or the responder's error message.
 pub type Reply<T> = Result<T, String>;
 
@@ -112,6 +121,10 @@ pub struct Link {
     pub depth: u32,
     /// Anchor text of the link that pointed at it, if any.
     pub anchor: Option<String>,
+    /// The page the link was found on (its anchor text then counts for the target, see
+    /// `anchors`); `None` for seeds and for links from older peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A batch of URLs for sites the receiver owns (or should forward to the owner).
@@ -152,6 +165,10 @@ pub struct ReplicateRequest {
     /// them, so a primary killed between two crawl-state shares loses no part of the site.
     #[serde(default)]
     pub links: Vec<Link>,
+    /// The anchor records of this message's documents (`crate::anchors`), so that every
+    /// owner holds the votes, not only the primary that counted them.
+    #[serde(default)]
+    pub anchors: Vec<(String, crate::anchors::AnchorRecord)>,
 }
 
 /// Acknowledgement of a replication batch, sent after the documents were stored.
@@ -227,6 +244,50 @@ pub struct DigestResponse {
     pub urls: Option<Vec<(String, i64)>>,
 }
 
+/// Ask a peer for its copy of the document of one URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocRequest {
+    /// The normalized URL.
+    pub url: String,
+}
+
+/// A peer's answer to a [`DocRequest`]: its copy, or `None` when it holds none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DocResponse {
+    /// The document.
+    pub doc: Option<Document>,
+}
+
+/// Longest main text or chrome a document may carry: the extractor's cap (1 MiB) plus room
+/// for the last character it cut at.
+pub const MAX_DOC_TEXT: usize = 1024 * 1024 + 4;
+/// Longest anchor text or headings a document may carry (anchor records keep a capped set of
+/// texts of at most 120 characters; the extractor keeps at most 128 headings).
+pub const MAX_DOC_LIST: usize = 256 * 1024;
+/// Longest title, description, site, language or hash a document may carry (titles are
+/// capped at 512 characters and descriptions at 1024 by the extractor).
+pub const MAX_DOC_FIELD: usize = 16 * 1024;
+
+/// Check a peer's document answer before trusting it: every field within its cap. (That the
+/// document is the one asked for is checked by [`Client::doc`](super::Client::doc), which
+/// knows the URL.) A peer that breaks it misbehaved.
+pub fn validate_doc_answer(resp: &DocResponse, _: u32) -> super::Result<()> {
+    let Some(d) = &resp.doc else {
+        return Ok(());
+    };
+    let small = [&d.title, &d.description, &d.site, &d.lang, &d.content_hash];
+    if d.url.len() > MAX_HIT_FIELD
+        || small.iter().any(|f| f.len() > MAX_DOC_FIELD)
+        || d.body.len() > MAX_DOC_TEXT
+        || d.chrome.len() > MAX_DOC_TEXT
+        || d.anchor_text.len() > MAX_DOC_LIST
+        || d.headings.len() > MAX_DOC_LIST
+    {
+        return Err(super::Error::Protocol("oversized document".into()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +310,7 @@ mod tests {
             REPLICATE_PROTOCOL,
             DIGEST_PROTOCOL,
             CLAIM_PROTOCOL,
+            DOC_PROTOCOL,
         ] {
             assert!(p.as_ref().starts_with("/peersearch/"));
             assert!(p.as_ref().ends_with("/1.0.0"));
@@ -293,5 +355,26 @@ mod tests {
             .unwrap();
         let back: Reply<ClaimResponse> = decode_payload(&frame[4..]).await.unwrap();
         assert_eq!(back, resp);
+    }
+
+    #[test]
+    fn doc_answers_with_oversized_fields_are_invalid() {
+        let doc = Document {
+            url: "http://a.example/".into(),
+            body: "x".repeat(MAX_DOC_TEXT),
+            ..Document::default()
+        };
+        let ok = |doc: Document| validate_doc_answer(&DocResponse { doc: Some(doc) }, 0);
+        assert!(ok(doc.clone()).is_ok());
+        assert!(validate_doc_answer(&DocResponse { doc: None }, 0).is_ok());
+        let mut big = doc.clone();
+        big.body.push('x');
+        assert!(ok(big).is_err());
+        let mut big = doc.clone();
+        big.title = "t".repeat(MAX_DOC_FIELD + 1);
+        assert!(ok(big).is_err());
+        let mut big = doc;
+        big.anchor_text = "a".repeat(MAX_DOC_LIST + 1);
+        assert!(ok(big).is_err());
     }
 }

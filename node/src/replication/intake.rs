@@ -30,6 +30,17 @@ impl Replication {
 
     async fn intake(&self, from: PeerId, request: wire::ReplicateRequest) -> Result<u32> {
         let mut stored = 0;
+        // The votes first: they only add (a merge is a set union), so a message seen twice
+        // or from several owners changes nothing more.
+        let site = request.site.as_str();
+        let anchors: Vec<_> = request
+            .anchors
+            .into_iter()
+            .filter(|(url, _)| {
+                peersearch_crawler::normalize(url, None).is_ok_and(|u| u.site() == site)
+            })
+            .collect();
+        self.inner.anchors.merge(anchors).await?;
         if !request.docs.is_empty() || !request.deletes.is_empty() {
             stored = self
                 .inner

@@ -18,6 +18,7 @@ mod out;
 
 pub use out::size_batches;
 
+use crate::anchors::Anchors;
 use crate::error::Result;
 use crate::indexing::Indexing;
 use crate::net;
@@ -42,6 +43,7 @@ struct Inner {
     crawler: Crawler,
     indexing: Indexing,
     parked: Parked,
+    anchors: Anchors,
     routing: Routing,
     maintenance_every: Duration,
     /// Whether this peer's view of the network has settled since it started (the claim loop
@@ -62,6 +64,7 @@ impl Replication {
         crawler: Crawler,
         indexing: Indexing,
         parked: Parked,
+        anchors: Anchors,
         routing: Routing,
         maintenance_every: Duration,
     ) -> Replication {
@@ -72,6 +75,7 @@ impl Replication {
                 crawler,
                 indexing,
                 parked,
+                anchors,
                 routing,
                 maintenance_every,
                 settled: AtomicBool::new(false),

@@ -3,6 +3,7 @@
 //! replica that takes over the site's crawl neither fetches a page twice nor misses one.
 
 use super::Replication;
+use crate::anchors::AnchorRecord;
 use crate::indexing::CommittedBatch;
 use crate::link::Link;
 use crate::net::wire;
@@ -55,13 +56,19 @@ struct SiteBatch {
     docs: Vec<Document>,
     crawled: Vec<String>,
     links: Vec<Link>,
+    anchors: HashMap<String, AnchorRecord>,
 }
 
 /// Group a committed batch by site.
 fn by_site(batch: CommittedBatch) -> HashMap<String, SiteBatch> {
     let mut by_site: HashMap<String, SiteBatch> = HashMap::new();
+    let mut anchors: HashMap<String, AnchorRecord> = batch.anchors.into_iter().collect();
     for d in batch.docs {
-        by_site.entry(d.site.clone()).or_default().docs.push(d);
+        let entry = by_site.entry(d.site.clone()).or_default();
+        if let Some(record) = anchors.remove(&d.url) {
+            entry.anchors.insert(d.url.clone(), record);
+        }
+        entry.docs.push(d);
     }
     for u in batch.crawled {
         by_site
@@ -79,10 +86,16 @@ fn by_site(batch: CommittedBatch) -> HashMap<String, SiteBatch> {
 /// The messages of one site: documents in size batches, then the progress (crawled URLs and
 /// links) on the last message, after the documents it describes.
 fn messages(site: &str, batch: SiteBatch) -> Vec<wire::ReplicateRequest> {
+    let mut anchors = batch.anchors;
     let mut messages: Vec<wire::ReplicateRequest> = size_batches(batch.docs)
         .into_iter()
         .map(|docs| wire::ReplicateRequest {
             site: site.to_string(),
+            // Each document's anchor record rides with it (64 votes at most).
+            anchors: docs
+                .iter()
+                .filter_map(|d| anchors.remove_entry(&d.url))
+                .collect(),
             docs,
             ..Default::default()
         })
@@ -174,16 +187,24 @@ mod tests {
             url: format!("http://a.example/l{i}"),
             depth: 1,
             anchor: None,
+            source: None,
         };
         let batch = SiteBatch {
             docs: (0..600).map(|i| doc(i, 10)).collect(),
             crawled: vec!["http://a.example/0".into()],
             links: (0..REPLICATE_LINKS + 10).map(link).collect(),
+            anchors: [("http://a.example/599".to_string(), AnchorRecord::default())].into(),
         };
         let m = messages("a.example", batch);
         assert_eq!(m.len(), 3, "two document batches, one message of links");
         assert!(m[..2].iter().all(|r| r.crawled.is_empty()));
         assert_eq!(m[2].crawled.len(), 1);
+        assert_eq!(
+            m[1].anchors.len(),
+            1,
+            "an anchor record rides with its document"
+        );
+        assert_eq!(m[1].anchors[0].0, "http://a.example/599");
         assert_eq!(
             m.iter().map(|r| r.links.len()).sum::<usize>(),
             REPLICATE_LINKS + 10

@@ -89,11 +89,12 @@ fn to_document(root: &Path, path: &Path) -> Option<Document> {
         title: page.title,
         description: page.description.unwrap_or_default(),
         body: page.text,
+        chrome: page.chrome,
         headings: page.headings.join("\n"),
-        anchor_text: String::new(),
         lang: page.lang.unwrap_or_default(),
         fetched_at: 1_700_000_000,
         content_hash: page.content_hash,
+        ..Document::default()
     })
 }
 

@@ -1,4 +1,4 @@
-//! The HTML pages: home, help, results, the peer page and its seed form. Errors that are not
+//! The HTML pages: home, help, results, cached text, the peer page and its seed form. Errors that are not
 //! rendered here become HTML error pages in [`crate::finalize`].
 
 use std::sync::Arc;
@@ -20,6 +20,19 @@ use crate::host::request_host;
 use crate::pages::{self, SeedOutcome, StatusView};
 use crate::params::{ApiForm, MAX_QUERY_BYTES, QueryPairs};
 use crate::proxy::PublicUrl;
+
+/// `GET /doc?url=URL`: the cached text of a page. A bad URL is a 400 page, a URL no peer
+/// holds a 404 page (both rendered by [`crate::finalize`]).
+pub(crate) async fn doc_page<B: Backend>(
+    State(state): State<Arc<AppState<B>>>,
+    query: QueryPairs,
+) -> Result<Response, ApiError> {
+    let params = query.doc_params()?;
+    match state.backend.document(params).await? {
+        Some(doc) => Ok(Html(rebase(&state, pages::doc_page(&doc.capped()))).into_response()),
+        None => Err(ApiError::NoDocument),
+    }
+}
 
 /// `GET /`.
 pub(crate) async fn home<B: Backend>(State(state): State<Arc<AppState<B>>>) -> Html<String> {

@@ -1,5 +1,5 @@
 //! The JSON API of the contract: `GET /api/search`, `POST /api/crawl`, `GET /api/status`,
-//! `GET /api/peers`. Errors are [`ApiError`]s, which answer in the contract's error shape.
+//! `GET /api/peers`, and the extension `GET /api/doc`. Errors are [`ApiError`]s, which answer in the contract's error shape.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::{check_url_count, timed_search};
-use crate::api::{Backend, CrawlResponse, PeerInfo, SearchResponse, StatusResponse};
+use crate::api::{Backend, CrawlResponse, DocResponse, PeerInfo, SearchResponse, StatusResponse};
 use crate::error::ApiError;
 use crate::params::{ApiJson, QueryPairs};
 
@@ -44,6 +44,19 @@ pub(crate) async fn status<B: Backend>(
     State(state): State<Arc<AppState<B>>>,
 ) -> Json<StatusResponse> {
     Json(state.backend.status().await)
+}
+
+/// `GET /api/doc?url=URL`: what the network holds for one URL (capped, see
+/// [`DocResponse::capped`]); 404 when no peer asked holds it.
+pub(crate) async fn doc<B: Backend>(
+    State(state): State<Arc<AppState<B>>>,
+    query: QueryPairs,
+) -> Result<Json<DocResponse>, ApiError> {
+    let params = query.doc_params()?;
+    match state.backend.document(params).await? {
+        Some(doc) => Ok(Json(doc.capped())),
+        None => Err(ApiError::NoDocument),
+    }
 }
 
 /// `GET /api/peers`.

@@ -13,9 +13,9 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use peersearch_web::{
-    Activity, ApiHit, Backend, BackendError, CrawlErrorEntry, CrawlResponse, HistoryPoint,
-    MetricsSnapshot, PeerCounts, PeerInfo, Rejected, SearchParams, SearchResponse, StatusResponse,
-    WebConfig, app,
+    Activity, ApiHit, Backend, BackendError, CrawlErrorEntry, CrawlResponse, DocParams,
+    DocResponse, HistoryPoint, MetricsSnapshot, PeerCounts, PeerInfo, Rejected, SearchParams,
+    SearchResponse, StatusResponse, WebConfig, app,
 };
 use tower::ServiceExt as _;
 
@@ -42,6 +42,10 @@ pub struct FakeBackend {
     pub searches: Mutex<Vec<SearchParams>>,
     /// Every URL list submitted to the crawl.
     pub submitted: Mutex<Vec<Vec<String>>>,
+    /// The documents `document` knows, by URL.
+    pub docs: Vec<DocResponse>,
+    /// Every document look-up that reached the backend.
+    pub doc_lookups: Mutex<Vec<DocParams>>,
 }
 
 impl FakeBackend {
@@ -53,6 +57,16 @@ impl FakeBackend {
             partial: false,
             searches: Mutex::new(Vec::new()),
             submitted: Mutex::new(Vec::new()),
+            docs: Vec::new(),
+            doc_lookups: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The canned backend, also holding `docs`.
+    pub fn with_docs(docs: Vec<DocResponse>) -> Self {
+        Self {
+            docs,
+            ..Self::new(plain_hits(3))
         }
     }
 
@@ -206,6 +220,38 @@ impl Backend for FakeBackend {
             bytes_sent: BTreeMap::from([("/peersearch/search/1.0.0".into(), 4096)]),
             bytes_received: BTreeMap::from([("/peersearch/search/1.0.0".into(), 8192)]),
         }
+    }
+
+    async fn document(&self, params: DocParams) -> Result<Option<DocResponse>, BackendError> {
+        Ok(self.find_doc(params))
+    }
+}
+
+impl FakeBackend {
+    fn find_doc(&self, params: DocParams) -> Option<DocResponse> {
+        let found = self.docs.iter().find(|d| d.url == params.url).cloned();
+        self.doc_lookups.lock().unwrap().push(params);
+        found
+    }
+}
+
+/// A document as a peer would answer it, with `title` and `text`.
+pub fn doc(url: &str, title: &str, text: &str) -> DocResponse {
+    DocResponse {
+        url: url.to_owned(),
+        site: "example.com".to_owned(),
+        title: title.to_owned(),
+        text: text.to_owned(),
+        fetched_at: 1_700_000_000,
+        content_hash: "ab".repeat(32),
+        holders: vec![PEER_ID.to_owned()],
+        peer: PEER_ID.to_owned(),
+        peers: PeerCounts {
+            queried: 3,
+            answered: 3,
+            failed: 0,
+        },
+        ..DocResponse::default()
     }
 }
 

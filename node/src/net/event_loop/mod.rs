@@ -92,6 +92,7 @@ struct State {
     replicate: PendingMap<super::wire::ReplicateResponse>,
     digest: PendingMap<super::wire::DigestResponse>,
     claim: PendingMap<super::wire::ClaimResponse>,
+    doc: PendingMap<super::wire::DocResponse>,
     /// Peers to ban once the current event is handled (needs the swarm).
     to_ban: Vec<PeerId>,
 }
@@ -168,6 +169,7 @@ pub fn new(config: NetConfig) -> Result<(Client, mpsc::Receiver<Event>, EventLoo
             replicate: HashMap::new(),
             digest: HashMap::new(),
             claim: HashMap::new(),
+            doc: HashMap::new(),
             to_ban: Vec::new(),
         },
     };
@@ -307,6 +309,7 @@ impl EventLoop {
             OutboundRequest::Replicate(req, tx) => go!(replicate, req, tx, u32::MAX),
             OutboundRequest::Digest(req, tx) => go!(digest, req, tx, u32::MAX),
             OutboundRequest::Claim(req, tx) => go!(claim, req, tx, u32::MAX),
+            OutboundRequest::Doc(req, tx) => go!(doc, req, tx, u32::MAX),
         }
     }
 
@@ -549,6 +552,21 @@ impl EventLoop {
                 },
                 |b, ch, r| {
                     let _ = b.claim.send_response(ch, r);
+                },
+            ),
+            BehaviourEvent::Doc(e) => handle_rr(
+                &mut self.state,
+                e,
+                |s| &mut s.doc,
+                "doc",
+                super::wire::validate_doc_answer,
+                |peer, request, reply| Event::InboundDoc {
+                    peer,
+                    request,
+                    reply,
+                },
+                |b, ch, r| {
+                    let _ = b.doc.send_response(ch, r);
                 },
             ),
             BehaviourEvent::Blocked(never) => match never {},
