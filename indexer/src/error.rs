@@ -28,6 +28,10 @@ pub enum Error {
         /// Why the sync failed.
         source: std::io::Error,
     },
+    /// A hit's score evidence does not fit its query (see [`crate::explain()`]): a clause,
+    /// field or window the query does not have, an entry twice, too many entries.
+    #[error("invalid score evidence: {0}")]
+    Evidence(String),
     /// Plain I/O (creating the directory, measuring its size).
     #[error("io error: {0}")]
     Io(#[from] std::io::Error),

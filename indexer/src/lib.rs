@@ -66,6 +66,7 @@
 //!   best passage of about 200 characters, HTML-escaped, with query terms in `<b>`…`</b>`.
 
 mod error;
+mod explain;
 mod migrate;
 mod query;
 mod rank;
@@ -79,6 +80,10 @@ mod text;
 mod types;
 
 pub use error::{Error, Result};
+pub use explain::{
+    BM25_B, BM25_K1, Bm25Params, Coverage, Depth, Evidence, Explanation, MAX_EVIDENCE_ENTRIES,
+    Prior, ProximityEvidence, ProximityPart, Relevance, TermEvidence, TermPart, WordStat, explain,
+};
 pub use query::{
     Clause, MAX_PHRASE_TERMS, MAX_QUERY_BYTES, MAX_QUERY_TERMS, MAX_SITE_FILTERS, Occurrence,
     ParsedQuery, SITE_LISTING_SCORE, parse_query,

@@ -319,7 +319,7 @@ pub(crate) fn needs_chrome(
 
 /// The scoring part of a query: its positive clauses in every text field (the chrome only
 /// if `include_chrome`), and proximity phrases for consecutive clauses.
-fn rank_query(parsed: &ParsedQuery, fields: &Fields, include_chrome: bool) -> RankQuery {
+pub(crate) fn rank_query(parsed: &ParsedQuery, fields: &Fields, include_chrome: bool) -> RankQuery {
     let positive: Vec<&Clause> = parsed.positive_clauses().collect();
     let clauses = positive
         .iter()
@@ -330,6 +330,11 @@ fn rank_query(parsed: &ParsedQuery, fields: &Fields, include_chrome: bool) -> Ra
                 .filter(|(field, _)| include_chrome || *field != fields.chrome)
                 .map(|&(field, weight)| Leaf {
                     query: field_query(clause, field),
+                    terms: clause
+                        .terms
+                        .iter()
+                        .map(|t| Term::from_field_text(field, t))
+                        .collect(),
                     weight,
                 })
                 .collect()

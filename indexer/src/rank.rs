@@ -59,6 +59,7 @@ use tantivy::query::{Bm25Weight, EnableScoring, Explanation, Query, Scorer, Weig
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, TantivyError, Term};
 
+use crate::explain::{Evidence, ProximityEvidence, TermEvidence};
 use crate::schema::names;
 
 /// What each matched clause adds: more than everything else together can.
@@ -68,13 +69,13 @@ pub const RELEVANCE_CAP: f64 = 85.0;
 /// The relevance at which the relevance part reaches half of [`RELEVANCE_CAP`]. The curve is
 /// monotone, so this does not change the order; it spreads typical sums (10..200) over the
 /// range so that f32 keeps their differences.
-const RELEVANCE_HALF: f64 = 50.0;
+pub(crate) const RELEVANCE_HALF: f64 = 50.0;
 /// Relevance is clamped to this before it is combined (far above any real BM25 sum).
 const MAX_RELEVANCE: f64 = 1e12;
 /// Prior per doubling of the number of linking sites (at most 32 doublings).
-const PRIOR_PER_DOUBLING_SITES: f64 = 0.4;
+pub(crate) const PRIOR_PER_DOUBLING_SITES: f64 = 0.4;
 /// Prior per doubling of the number of linking pages.
-const PRIOR_PER_DOUBLING_PAGES: f64 = 0.1;
+pub(crate) const PRIOR_PER_DOUBLING_PAGES: f64 = 0.1;
 /// Prior by URL depth: a site's home page, a top-level section (or a book's front page under
 /// one path, as on doc.rust-lang.org), a page of such a section, anything deeper. A
 /// navigational query names a site or a section, whose every page carries that name in its
@@ -85,9 +86,11 @@ const DEPTH_PRIOR: [f64; 4] = [MAX_DEPTH_PRIOR, 10.0, 2.0, 0.0];
 /// The largest depth prior.
 const MAX_DEPTH_PRIOR: f64 = 12.0;
 
-/// One leaf: a query and the weight its score is multiplied by.
+/// One leaf: a query (of one clause in one field) and the weight its score is multiplied by.
 pub(crate) struct Leaf {
     pub query: Box<dyn Query>,
+    /// The clause's terms in the leaf's field (one word, or a phrase's words).
+    pub terms: Vec<Term>,
     pub weight: f32,
 }
 
@@ -95,6 +98,7 @@ impl Clone for Leaf {
     fn clone(&self) -> Self {
         Leaf {
             query: self.query.box_clone(),
+            terms: self.terms.clone(),
             weight: self.weight,
         }
     }
@@ -129,10 +133,18 @@ impl fmt::Debug for RankQuery {
     }
 }
 
-impl Query for RankQuery {
-    fn weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        let leaf_weight = |leaf: &Leaf| -> tantivy::Result<(Box<dyn Weight>, f32)> {
-            Ok((leaf.query.weight(enable_scoring)?, leaf.weight))
+impl RankQuery {
+    /// The query's weight, typed (for [`RankWeight::evidence`]).
+    pub(crate) fn rank_weight(
+        &self,
+        enable_scoring: EnableScoring<'_>,
+    ) -> tantivy::Result<RankWeight> {
+        let leaf_weight = |leaf: &Leaf| -> tantivy::Result<LeafWeight> {
+            Ok(LeafWeight {
+                weight: leaf.query.weight(enable_scoring)?,
+                boost: leaf.weight,
+                field: leaf.terms[0].field(),
+            })
         };
         let clauses = self
             .clauses
@@ -159,7 +171,13 @@ impl Query for RankQuery {
                 });
             }
         }
-        Ok(Box::new(RankWeight { clauses, proximity }))
+        Ok(RankWeight { clauses, proximity })
+    }
+}
+
+impl Query for RankQuery {
+    fn weight(&self, enable_scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.rank_weight(enable_scoring)?))
     }
 
     fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
@@ -174,9 +192,15 @@ impl Query for RankQuery {
     }
 }
 
-struct RankWeight {
-    clauses: Vec<Vec<(Box<dyn Weight>, f32)>>,
+pub(crate) struct RankWeight {
+    clauses: Vec<Vec<LeafWeight>>,
     proximity: Vec<ProximityWeight>,
+}
+
+struct LeafWeight {
+    weight: Box<dyn Weight>,
+    boost: f32,
+    field: Field,
 }
 
 struct ProximityWeight {
@@ -187,6 +211,8 @@ struct ProximityWeight {
 
 /// The positions of two terms in one segment, read at the documents that are scored.
 struct ProximityScorer {
+    /// The pair's index in [`RankQuery::proximity`].
+    index: usize,
     postings: [SegmentPostings; 2],
     fieldnorms: FieldNormReader,
     windows: Vec<(u32, Bm25Weight)>,
@@ -194,16 +220,24 @@ struct ProximityScorer {
 }
 
 impl ProximityScorer {
-    /// The proximity score of `doc` (0 when the two terms are not both in it).
-    fn score(&mut self, doc: DocId) -> f64 {
+    /// Whether both terms are in `doc`; then their positions are read.
+    fn read(&mut self, doc: DocId) -> bool {
         for (postings, positions) in self.postings.iter_mut().zip(&mut self.positions) {
             if postings.doc() < doc {
                 postings.seek(doc);
             }
             if postings.doc() != doc {
-                return 0.0;
+                return false;
             }
             postings.positions(positions);
+        }
+        true
+    }
+
+    /// The proximity score of `doc` (0 when the two terms are not both in it).
+    fn score(&mut self, doc: DocId) -> f64 {
+        if !self.read(doc) {
+            return 0.0;
         }
         let fieldnorm_id = self.fieldnorms.fieldnorm_id(doc);
         let mut score = 0.0;
@@ -244,22 +278,23 @@ pub(crate) fn encounters(a: &[u32], b: &[u32], distance: u32) -> u32 {
     count
 }
 
-impl Weight for RankWeight {
-    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let leaf = |(weight, w): &(Box<dyn Weight>, f32)| weight.scorer(reader, boost * w);
+impl RankWeight {
+    fn rank_scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<RankScorer> {
+        let leaf = |leaf: &LeafWeight| leaf.weight.scorer(reader, boost * leaf.boost);
         let clauses = self
             .clauses
             .iter()
             .map(|leaves| leaves.iter().map(leaf).collect())
             .collect::<tantivy::Result<Vec<Vec<_>>>>()?;
         let mut proximity = Vec::new();
-        for p in &self.proximity {
+        for (index, p) in self.proximity.iter().enumerate() {
             let inverted = reader.inverted_index(p.field)?;
             let read = |term: &Term| {
                 inverted.read_postings(term, IndexRecordOption::WithFreqsAndPositions)
             };
             if let (Some(a), Some(b)) = (read(&p.terms[0])?, read(&p.terms[1])?) {
                 proximity.push(ProximityScorer {
+                    index,
                     postings: [a, b],
                     fieldnorms: reader.get_fieldnorms_reader(p.field)?,
                     windows: p
@@ -285,7 +320,76 @@ impl Weight for RankWeight {
             doc: 0,
         };
         scorer.doc = scorer.min_doc();
-        Ok(Box::new(scorer))
+        Ok(scorer)
+    }
+
+    /// What the score of `doc` is made of, as [`crate::explain`] recomputes it: per clause
+    /// and field that matched, the frequency and the field's fieldnorm; the proximity
+    /// encounters per window; the in-link counts. `doc` must match the query.
+    pub(crate) fn evidence(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Evidence> {
+        let mut scorer = self.rank_scorer(reader, 1.0)?;
+        if scorer.doc() > doc || scorer.seek(doc) != doc {
+            return Err(TantivyError::InvalidArgument(format!(
+                "document {doc} does not match"
+            )));
+        }
+        let mut evidence = Evidence::default();
+        for (c, (leaves, scorers)) in self.clauses.iter().zip(&scorer.clauses).enumerate() {
+            for (leaf, leaf_scorer) in leaves.iter().zip(scorers) {
+                if leaf_scorer.doc() != doc {
+                    continue;
+                }
+                let explanation = leaf.weight.explain(reader, doc)?;
+                let freq = explained_freq(&explanation).ok_or_else(|| {
+                    TantivyError::InternalError("no term frequency in tantivy's explanation".into())
+                })?;
+                evidence.terms.push(TermEvidence {
+                    clause: c as u32,
+                    field: reader.schema().get_field_name(leaf.field).to_string(),
+                    freq,
+                    fieldnorm: reader.get_fieldnorms_reader(leaf.field)?.fieldnorm_id(doc),
+                });
+            }
+        }
+        for p in &mut scorer.proximity {
+            if !p.read(doc) {
+                continue;
+            }
+            let fieldnorm = p.fieldnorms.fieldnorm_id(doc);
+            for (window, (distance, _)) in p.windows.iter().enumerate() {
+                let encounters = encounters(&p.positions[0], &p.positions[1], *distance);
+                if encounters > 0 {
+                    evidence.proximity.push(ProximityEvidence {
+                        pair: p.index as u32,
+                        window: window as u32,
+                        encounters,
+                        fieldnorm,
+                    });
+                }
+            }
+        }
+        (evidence.inlink_sites, evidence.inlink_pages) = scorer.inlinks(doc);
+        Ok(evidence)
+    }
+}
+
+/// The term (or phrase) frequency in tantivy's BM25 explanation of a leaf (its `freq`
+/// constant; a phrase scorer does not expose its count otherwise).
+fn explained_freq(explanation: &Explanation) -> Option<u32> {
+    fn find(value: &serde_json::Value) -> Option<f64> {
+        let description = value.get("description")?.as_str()?;
+        if description.starts_with("freq,") {
+            return value.get("value")?.as_f64();
+        }
+        value.get("details")?.as_array()?.iter().find_map(find)
+    }
+    let freq = find(&serde_json::to_value(explanation).ok()?)?;
+    (freq >= 1.0 && freq <= f64::from(u32::MAX)).then_some(freq as u32)
+}
+
+impl Weight for RankWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        Ok(Box::new(self.rank_scorer(reader, boost)?))
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
@@ -318,38 +422,49 @@ impl RankScorer {
             .unwrap_or(TERMINATED)
     }
 
-    /// The in-link prior (part of the relevance).
-    fn prior(&self, doc: DocId) -> f64 {
-        let doublings = |column: &Option<Column<u64>>| {
-            let n = column.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
-            f64::from(n.saturating_add(1).ilog2())
-        };
-        PRIOR_PER_DOUBLING_SITES * doublings(&self.inlink_sites)
-            + PRIOR_PER_DOUBLING_PAGES * doublings(&self.inlink_pages)
+    /// The document's in-link counts.
+    fn inlinks(&self, doc: DocId) -> (u64, u64) {
+        let read =
+            |column: &Option<Column<u64>>| column.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
+        (read(&self.inlink_sites), read(&self.inlink_pages))
     }
 
-    /// The URL-depth prior (added after the relevance curve).
-    fn depth_prior(&self, doc: DocId) -> f64 {
-        let depth = self
-            .url_depth
+    /// The document's URL depth; without the column (never after migration), the deepest.
+    fn depth(&self, doc: DocId) -> u64 {
+        self.url_depth
             .as_ref()
             .and_then(|c| c.first(doc))
-            .map_or(DEPTH_PRIOR.len() - 1, |d| {
-                usize::try_from(d).map_or(DEPTH_PRIOR.len() - 1, |d| d.min(DEPTH_PRIOR.len() - 1))
-            });
-        DEPTH_PRIOR[depth]
+            .unwrap_or(u64::MAX)
     }
 }
 
-/// The score of a document from its coverage and relevance (module docs).
-pub(crate) fn combine(matched: u32, relevance: f64, depth_prior: f64) -> Score {
+/// The in-link prior (part of the relevance).
+pub(crate) fn prior(inlink_sites: u64, inlink_pages: u64) -> f64 {
+    let doublings = |n: u64| f64::from(n.saturating_add(1).ilog2());
+    PRIOR_PER_DOUBLING_SITES * doublings(inlink_sites)
+        + PRIOR_PER_DOUBLING_PAGES * doublings(inlink_pages)
+}
+
+/// The URL-depth prior (added after the relevance curve).
+pub(crate) fn depth_prior(url_depth: u64) -> f64 {
+    let last = DEPTH_PRIOR.len() - 1;
+    DEPTH_PRIOR[usize::try_from(url_depth).map_or(last, |d| d.min(last))]
+}
+
+/// The relevance part of a score: the curve over the relevance sum.
+pub(crate) fn relevance_part(relevance: f64) -> f64 {
     // Hostile statistics can make BM25 huge or NaN; the bound keeps the arithmetic finite.
     let relevance = if relevance > 0.0 {
         relevance.min(MAX_RELEVANCE)
     } else {
         0.0
     };
-    let part = RELEVANCE_CAP * relevance / (relevance + RELEVANCE_HALF);
+    RELEVANCE_CAP * relevance / (relevance + RELEVANCE_HALF)
+}
+
+/// The score of a document from its coverage and relevance (module docs).
+pub(crate) fn combine(matched: u32, relevance: f64, depth_prior: f64) -> Score {
+    let part = relevance_part(relevance);
     let depth = if depth_prior > 0.0 {
         depth_prior.min(MAX_DEPTH_PRIOR)
     } else {
@@ -422,8 +537,9 @@ impl Scorer for RankScorer {
         for proximity in &mut self.proximity {
             relevance += proximity.score(doc);
         }
-        relevance += self.prior(doc);
-        combine(matched, relevance, self.depth_prior(doc))
+        let (sites, pages) = self.inlinks(doc);
+        relevance += prior(sites, pages);
+        combine(matched, relevance, depth_prior(self.depth(doc)))
     }
 }
 

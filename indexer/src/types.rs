@@ -81,6 +81,10 @@ pub struct Hit {
     pub snippet: String,
     /// BM25 score (with the statistics handed in, if any).
     pub score: f32,
+    /// What the score is made of, when asked for ([`Shard::search_with`](crate::Shard::search_with)):
+    /// with the statistics, [`crate::explain()`] recomputes the score from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::Evidence>,
 }
 
 /// The result of one shard search.

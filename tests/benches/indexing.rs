@@ -1,6 +1,6 @@
 //! Indexing throughput: documents per second through `Shard::upsert` + `Shard::commit` (a
 //! commit every [`COMMIT_EVERY`] documents, as a crawling peer does) against a bare tantivy
-//! loop over an index of the same schema (same fields, options and analyzer, the same writer
+//! loop over an index of the same schema (the same 16 fields, options and analyzer, the same writer
 //! budget), on the same documents extracted once from the Rust docs, in the same run.
 //!
 //! `cargo bench -p peersearch-node --bench indexing` (`BENCH_DOCS=N` to change the size).
@@ -33,7 +33,7 @@ const WARMUP_DOCS: usize = 1_000;
 /// The shard's schema rebuilt with plain tantivy (`indexer/src/schema.rs`).
 struct Bare {
     schema: Schema,
-    f: [tantivy::schema::Field; 12],
+    f: [tantivy::schema::Field; 16],
 }
 
 impl Bare {
@@ -54,11 +54,15 @@ impl Bare {
             b.add_text_field("description", stored.clone()),
             b.add_text_field("body", stored.clone()),
             b.add_text_field("headings", stored.clone()),
-            b.add_text_field("anchor_text", stored),
+            b.add_text_field("anchor_text", stored.clone()),
             b.add_text_field("url_text", unstored),
             b.add_text_field("lang", STRING | STORED),
             b.add_i64_field("fetched_at", FAST | STORED | INDEXED),
             b.add_text_field("content_hash", STRING | STORED),
+            b.add_text_field("chrome", stored),
+            b.add_u64_field("inlink_sites", FAST | STORED),
+            b.add_u64_field("inlink_pages", FAST | STORED),
+            b.add_u64_field("url_depth", FAST),
         ];
         Bare {
             schema: b.build(),
@@ -87,6 +91,12 @@ impl Bare {
         t.add_text(f[9], &d.lang);
         t.add_i64(f[10], d.fetched_at);
         t.add_text(f[11], &d.content_hash);
+        t.add_text(f[12], &d.chrome);
+        t.add_u64(f[13], u64::from(d.inlink_sites));
+        t.add_u64(f[14], u64::from(d.inlink_pages));
+        // The shard derives the depth from the URL's path; the bare loop counts slashes.
+        let depth = d.url.splitn(4, '/').nth(3).map_or(0, |p| p.matches('/').count());
+        t.add_u64(f[15], depth as u64);
         t
     }
 

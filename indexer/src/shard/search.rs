@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use tantivy::collector::sort_key::{SortBySimilarityScore, SortByString};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::Bm25StatisticsProvider;
+use tantivy::query::{Bm25StatisticsProvider, EnableScoring};
 use tantivy::{Order, TantivyDocument, Term};
 
 use super::{MAX_TOP_K, Shard};
 use crate::error::Result;
-use crate::query::{build_query, needs_chrome, parse_query};
+use crate::explain::Evidence;
+use crate::query::{build_query, needs_chrome, parse_query, rank_query};
 use crate::schema::{names, stored_document};
 use crate::snippet::Snippets;
 use crate::stats::{LocalStats, ProvidedStats, StatsCache, gather};
@@ -64,6 +65,19 @@ impl Shard {
         top_k: usize,
         stats: Option<&TermStats>,
     ) -> Result<SearchResults> {
+        self.search_with(query, top_k, stats, false)
+    }
+
+    /// [`Shard::search`], with each hit's [`Evidence`](crate::Evidence) when `evidence` is
+    /// true: with the statistics the query was scored with, [`crate::explain()`] recomputes
+    /// every hit's score from it, bit for bit.
+    pub fn search_with(
+        &self,
+        query: &str,
+        top_k: usize,
+        stats: Option<&TermStats>,
+        evidence: bool,
+    ) -> Result<SearchResults> {
         let parsed = parse_query(query)?;
         let searcher = self.reader.searcher();
         // Ties are broken by URL inside the collector, so that every shard (and a central
@@ -94,6 +108,15 @@ impl Shard {
                 .unwrap_or(0)
         });
         let tantivy_query = build_query(&parsed, &self.fields, include_chrome);
+        // The ranking part alone, to read each hit's evidence from (a site listing has none).
+        let rank_weight = match evidence && !parsed.is_site_listing() {
+            true => Some(
+                rank_query(&parsed, &self.fields, include_chrome).rank_weight(
+                    EnableScoring::enabled_from_statistics_provider(statistics, &searcher),
+                )?,
+            ),
+            false => None,
+        };
         let (top, total) =
             searcher.search_with_statistics_provider(&*tantivy_query, &collector, statistics)?;
 
@@ -114,11 +137,20 @@ impl Shard {
             } else {
                 doc.title.trim().to_string()
             };
+            let evidence = match &rank_weight {
+                Some(weight) => Some(
+                    weight
+                        .evidence(searcher.segment_reader(address.segment_ord), address.doc_id)?,
+                ),
+                None if evidence => Some(Evidence::default()),
+                None => None,
+            };
             hits.push(Hit {
                 snippet: snippets.make(&doc.body, &doc.description),
                 url: doc.url,
                 title,
                 score,
+                evidence,
             });
         }
         Ok(SearchResults {
