@@ -428,6 +428,7 @@ mod tests {
             title: String::new(),
             snippet: String::new(),
             score,
+            evidence: None,
         }
     }
 

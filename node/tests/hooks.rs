@@ -37,6 +37,7 @@ async fn the_oversized_hook_sends_a_frame_over_the_cap_and_the_reader_refuses_it
             title: "spam".into(),
             snippet: "x".repeat(1024),
             score: 1e9,
+            evidence: None,
         })
         .collect();
     let mut buf = Vec::new();

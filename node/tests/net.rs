@@ -102,6 +102,7 @@ async fn serve(mut events: mpsc::Receiver<Event>, mode: Mode, me: PeerId) {
                             title: request.query,
                             snippet: String::new(),
                             score: 1.5,
+                            evidence: None,
                         }],
                         total_matches: 1,
                     });
@@ -518,6 +519,7 @@ impl request_response::Codec for RogueCodec {
                         title: "spam".into(),
                         snippet: String::new(),
                         score: 1e9,
+                        evidence: None,
                     })
                     .collect();
                 let resp: Result<SearchResponse, String> = Ok(SearchResponse {

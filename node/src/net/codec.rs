@@ -273,6 +273,7 @@ mod tests {
             title: "t".into(),
             snippet: "s".into(),
             score: 1.0,
+            evidence: None,
         }
     }
 

@@ -67,6 +67,7 @@ impl Hooks {
                 title: "spam".into(),
                 snippet: if big { "x".repeat(1024) } else { "spam".into() },
                 score: 1e9,
+                evidence: None,
             })
             .collect();
         Some(wire::SearchResponse {
