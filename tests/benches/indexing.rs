@@ -95,7 +95,11 @@ impl Bare {
         t.add_u64(f[13], u64::from(d.inlink_sites));
         t.add_u64(f[14], u64::from(d.inlink_pages));
         // The shard derives the depth from the URL's path; the bare loop counts slashes.
-        let depth = d.url.splitn(4, '/').nth(3).map_or(0, |p| p.matches('/').count());
+        let depth = d
+            .url
+            .splitn(4, '/')
+            .nth(3)
+            .map_or(0, |p| p.matches('/').count());
         t.add_u64(f[15], depth as u64);
         t
     }
