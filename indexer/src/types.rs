@@ -53,14 +53,18 @@ pub struct TermStats {
 }
 
 impl TermStats {
-    /// Add the statistics of another shard into these.
+    /// Add the statistics of another shard into these. The sums saturate at `u64::MAX`: a
+    /// share can come from a peer that lies, and a sum that wrapped (or panicked, in a debug
+    /// build) would hand that peer the query.
     pub fn merge(&mut self, other: &TermStats) {
-        self.num_docs += other.num_docs;
+        self.num_docs = self.num_docs.saturating_add(other.num_docs);
         for (k, v) in &other.field_tokens {
-            *self.field_tokens.entry(k.clone()).or_default() += v;
+            let sum = self.field_tokens.entry(k.clone()).or_default();
+            *sum = sum.saturating_add(*v);
         }
         for (k, v) in &other.doc_freq {
-            *self.doc_freq.entry(k.clone()).or_default() += v;
+            let sum = self.doc_freq.entry(k.clone()).or_default();
+            *sum = sum.saturating_add(*v);
         }
     }
 }
@@ -112,5 +116,30 @@ mod tests {
         assert_eq!(doc.chrome, "");
         assert_eq!((doc.inlink_sites, doc.inlink_pages), (0, 0));
         assert_eq!(doc.body, "b");
+    }
+
+    #[test]
+    fn merging_saturates_instead_of_wrapping() {
+        let key = term_key("body", "rust");
+        let share = |n: u64| TermStats {
+            num_docs: n,
+            field_tokens: BTreeMap::from([("body".to_string(), n)]),
+            doc_freq: BTreeMap::from([(key.clone(), n)]),
+        };
+        let mut merged = share(10);
+        merged.merge(&share(u64::MAX - 3));
+        merged.merge(&share(u64::MAX));
+        assert_eq!(merged, share(u64::MAX));
+        // Keys only one side has are added as they are.
+        let mut merged = share(2);
+        merged.merge(&TermStats {
+            num_docs: 1,
+            field_tokens: BTreeMap::from([("title".to_string(), 5)]),
+            doc_freq: BTreeMap::new(),
+        });
+        assert_eq!(merged.num_docs, 3);
+        assert_eq!(merged.field_tokens["body"], 2);
+        assert_eq!(merged.field_tokens["title"], 5);
+        assert_eq!(merged.doc_freq[&key], 2);
     }
 }

@@ -95,14 +95,17 @@ impl Indexing {
     }
 
     /// Leaf search on the local shard.
+    /// With `evidence`, each hit carries what its score is made of
+    /// ([`peersearch_indexer::Shard::search_with`]).
     pub async fn search(
         &self,
         query: String,
         top_k: usize,
         stats: Option<TermStats>,
+        evidence: bool,
     ) -> Result<SearchResults> {
         on_shard(&self.shard, move |s| {
-            s.search(&query, top_k, stats.as_ref())
+            s.search_with(&query, top_k, stats.as_ref(), evidence)
         })
         .await
     }

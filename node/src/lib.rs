@@ -12,7 +12,8 @@
 //! - `replication`: replication out, replica intake, maintenance (digests, repair), and the
 //!   one site hand-over sequence.
 //! - `claims`: the claim protocol that keeps two peers from crawling one site.
-//! - `search`: root (statistics round, fan-out, merge, deadline) and leaf.
+//! - `search`: root (statistics round, fan-out, merge, deadline) and leaf; `stats_check`:
+//!   the root's check of the statistics shares peers send.
 //! - `backend`: the web layer's `Backend`; `telemetry`: history and progress log.
 //! - [`net`]: the swarm behind a cloneable `Client`; [`ownership`]: XOR distance of site keys.
 //!
@@ -40,6 +41,7 @@ mod replication;
 mod routing;
 mod search;
 mod start;
+mod stats_check;
 mod store;
 mod telemetry;
 

@@ -150,6 +150,9 @@ struct SearchArgs {
     /// Print the raw JSON answer.
     #[arg(long)]
     json: bool,
+    /// Show how each result's score is made (with --json: the `explanation` of each hit).
+    #[arg(long)]
+    explain: bool,
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +216,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 args.offset,
                 args.local,
                 args.json,
+                args.explain,
             ))?;
             Ok(ExitCode::SUCCESS)
         }

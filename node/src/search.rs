@@ -8,22 +8,25 @@
 //! scores as one central index would. Each peer counts only the documents of the sites it is
 //! the primary of, so a document held by R owners counts once. Statistics cached for a query
 //! (for [`STATS_TTL`]) let the two rounds run at once; the answer stands only if the fresh
-//! statistics equal the cached ones. Leaf answers are checked once, by the network layer
-//! ([`wire::validate_search_answer`]).
+//! statistics equal the cached ones. Leaf answers are checked by the network layer (sizes,
+//! counts, finite scores: [`wire::validate_search_answer`]), then here: each hit comes with
+//! its score evidence, and the root recomputes every score from it with the statistics it
+//! sent ([`verify_answer`]); an answer with one score that does not match is dropped and its
+//! peer gets a misbehaviour point. The same evidence explains a hit's score (`explain=1`).
 //!
 //! The **leaf** answers other roots from the local shard, at most [`MAX_LEAF_TOP_K`] hits.
 
 use crate::error::Result;
 use crate::indexing::Indexing;
 use crate::net::{self, wire};
-use crate::routing::Routing;
+use crate::routing::{Placement, Routing};
 use libp2p::PeerId;
-use peersearch_indexer::{Hit, TermStats};
+use peersearch_indexer::{Hit, SearchResults, TermStats};
 use peersearch_web::api::{ApiHit, PeerCounts, Scope, SearchParams, SearchResponse};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// Most hits a leaf returns: the deepest page the API serves, `offset` at most
 /// [`peersearch_web::MAX_OFFSET`] plus `limit` at most [`peersearch_web::LIMIT_RANGE`]'s end.
@@ -55,6 +58,16 @@ pub struct LeafAnswer {
     pub hits: Vec<Hit>,
     /// Its match count.
     pub total_matches: u64,
+}
+
+impl LeafAnswer {
+    fn new(peer: String, results: SearchResults) -> LeafAnswer {
+        LeafAnswer {
+            peer,
+            hits: results.hits,
+            total_matches: results.total_matches,
+        }
+    }
 }
 
 /// A hit with the peer that returned it.
@@ -128,7 +141,9 @@ struct FanoutResult {
 
 /// Gather statistics from `peers` (the local stats are given) within `deadline`.
 /// Peers that do not answer in time are left out of the statistics; their absence only
-/// shifts scores slightly, it never blocks the query.
+/// shifts scores slightly, it never blocks the query. Every share is checked first
+/// ([`crate::stats_check`]): a false one is left out and its peer gets a misbehaviour point,
+/// an outsized one is left out.
 async fn gather_stats(
     client: &net::Client,
     peers: &[PeerId],
@@ -143,19 +158,29 @@ async fn gather_stats(
         let req = wire::StatsRequest {
             query: query.to_string(),
         };
-        async move { client.term_stats(p, req, budget).await }
+        async move { (p, client.term_stats(p, req, budget).await) }
     });
-    let mut merged = local;
-    for r in futures::future::join_all(calls).await {
+    let mut shares = Vec::new();
+    for (p, r) in futures::future::join_all(calls).await {
         match r {
-            Ok(s) => merged.merge(&s),
-            Err(e) => debug!(error = %e, "stats round: peer left out"),
+            Ok(s) => shares.push((p, s)),
+            Err(e) => debug!(peer = %p, error = %e, "stats round: peer left out"),
         }
     }
-    merged
+    let screened = crate::stats_check::screen(&local, shares);
+    for (p, why) in &screened.refused {
+        warn!(peer = %p, why, "statistics refused");
+        let _ = client.report_misbehaviour(*p).await;
+    }
+    for (p, why) in &screened.outsized {
+        warn!(peer = %p, why, "statistics left out: outsized share");
+    }
+    crate::stats_check::merge(local, &screened)
 }
 
-/// Send the search round to `peers` and collect their answers until `deadline`.
+/// Send the search round to `peers` and collect their answers until `deadline`. Every
+/// answer is checked against the statistics sent ([`verify_answer`]); a peer whose answer
+/// fails is left out like one that did not answer, and gets a misbehaviour point.
 async fn fan_out(
     client: &net::Client,
     peers: &[PeerId],
@@ -168,24 +193,109 @@ async fn fan_out(
         let req = request.clone();
         async move { (p, client.search(p, req, deadline).await) }
     });
+    let mut arrived = Vec::new();
     let mut out = FanoutResult::default();
     for (p, r) in futures::future::join_all(calls).await {
         match r {
-            Ok(resp) => out.answers.push(LeafAnswer {
-                peer: p.to_string(),
-                hits: resp.hits,
-                total_matches: resp.total_matches,
-            }),
+            Ok(resp) => arrived.push((p, resp)),
             Err(e) => {
                 debug!(peer = %p, error = %e, "leaf search failed");
                 out.failed += 1;
             }
         }
     }
+    let checked = match &request.stats {
+        Some(stats) => {
+            let (query, stats) = (request.query.clone(), stats.clone());
+            tokio::task::spawn_blocking(move || {
+                arrived
+                    .into_iter()
+                    .map(|(p, resp)| {
+                        let verdict = verify_answer(&query, &stats, &resp.hits);
+                        (p, resp, verdict)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default()
+        }
+        None => arrived.into_iter().map(|(p, r)| (p, r, Ok(()))).collect(),
+    };
+    for (p, resp, verdict) in checked {
+        match verdict {
+            Ok(()) => out.answers.push(LeafAnswer {
+                peer: p.to_string(),
+                hits: resp.hits,
+                total_matches: resp.total_matches,
+            }),
+            Err(why) => {
+                warn!(peer = %p, why, "leaf answer refused: a score its evidence does not give");
+                out.failed += 1;
+                let _ = client.report_misbehaviour(p).await;
+            }
+        }
+    }
     out
 }
 
+/// Peers beyond a site's R owners, in the root's view, whose hits of the site are still
+/// taken: views differ for a while after a peer joins or leaves, and a former owner keeps
+/// the documents until the hand-over is done.
+pub const OWNER_SLACK: usize = 2;
+
+/// Drop the hits of `answer` whose site its peer does not own in `placement` (R plus
+/// [`OWNER_SLACK`]): a peer can only vouch for the sites it holds by the network's rule, so a
+/// hostile peer cannot slip pages of sites it does not own into every query. Owners answer
+/// for those pages anyway.
+fn keep_owned_hits(answer: &mut LeafAnswer, placement: &Placement) {
+    let Ok(peer) = answer.peer.parse::<PeerId>() else {
+        answer.hits.clear();
+        return;
+    };
+    let before = answer.hits.len();
+    answer.hits.retain(|hit| {
+        url::Url::parse(&hit.url).is_ok_and(|url| {
+            let site = peersearch_crawler::site_of(&url);
+            placement
+                .closest(&site, placement.replication() + OWNER_SLACK)
+                .contains(&peer)
+        })
+    });
+    if answer.hits.len() < before {
+        debug!(
+            peer = %peer,
+            dropped = before - answer.hits.len(),
+            "hits of sites the peer does not own left out"
+        );
+    }
+}
+
+/// Check a leaf's answer: every hit's score must be what its evidence gives with the
+/// statistics the root sent, bit for bit ([`peersearch_indexer::explain`]; scores are exact
+/// by design, so an honest leaf always passes). A leaf cannot raise a hit above its place
+/// without claiming occurrences the page would have to hold; that claim is what a second
+/// owner can be asked about.
+pub fn verify_answer(
+    query: &str,
+    stats: &TermStats,
+    hits: &[Hit],
+) -> std::result::Result<(), String> {
+    for hit in hits {
+        let explained = peersearch_indexer::explain(query, stats, &hit.url, hit.evidence.as_ref())
+            .map_err(|e| format!("{}: {e}", hit.url))?;
+        if explained.score.to_bits() != hit.score.to_bits() {
+            return Err(format!(
+                "{}: score {} but its evidence gives {}",
+                hit.url, hit.score, explained.score
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The API's answer from the leaf answers: merged, cut to the page, with the peer counts.
+/// With `explain` (the query's statistics), each hit of the page carries its explanation.
+#[allow(clippy::too_many_arguments)]
 fn respond(
     query: String,
     answers: Vec<LeafAnswer>,
@@ -193,12 +303,16 @@ fn respond(
     failed: usize,
     offset: usize,
     limit: usize,
+    explain: Option<&TermStats>,
     started: Instant,
 ) -> SearchResponse {
     let total_hits = answers.iter().map(|a| a.total_matches).max().unwrap_or(0);
     let hits = merge(answers, offset, limit)
         .into_iter()
         .map(|m| ApiHit {
+            explanation: explain.and_then(|stats| {
+                peersearch_indexer::explain(&query, stats, &m.hit.url, m.hit.evidence.as_ref()).ok()
+            }),
             url: m.hit.url,
             title: m.hit.title,
             snippet: m.hit.snippet,
@@ -255,20 +369,31 @@ impl Search {
         let started = Instant::now();
         let top_k = p.offset + p.limit;
         let me = self.net.local_peer_id().to_string();
-        let (answers, queried, failed) = match p.scope {
-            Scope::Local => {
-                let r = self.indexing.search(p.q.clone(), top_k, None).await?;
-                let local = LeafAnswer {
-                    peer: me,
-                    hits: r.hits,
-                    total_matches: r.total_matches,
-                };
-                (vec![local], 1, 0)
+        let (answers, queried, failed, stats) = match p.scope {
+            // Explained with the shard's own statistics, which are what it scores with.
+            Scope::Local if p.explain => {
+                let stats = self.indexing.term_stats(p.q.clone()).await?;
+                let r = self
+                    .indexing
+                    .search(p.q.clone(), top_k, Some(stats.clone()), true)
+                    .await?;
+                (vec![LeafAnswer::new(me, r)], 1, 0, Some(stats))
             }
-            Scope::Network => self.root(&p, top_k).await?,
+            Scope::Local => {
+                let r = self
+                    .indexing
+                    .search(p.q.clone(), top_k, None, false)
+                    .await?;
+                (vec![LeafAnswer::new(me, r)], 1, 0, None)
+            }
+            Scope::Network => {
+                let (answers, queried, failed, stats) = self.root(&p, top_k).await?;
+                (answers, queried, failed, Some(stats))
+            }
         };
+        let explain = stats.as_ref().filter(|_| p.explain);
         Ok(respond(
-            p.q, answers, queried, failed, p.offset, p.limit, started,
+            p.q, answers, queried, failed, p.offset, p.limit, explain, started,
         ))
     }
 
@@ -283,7 +408,7 @@ impl Search {
         &self,
         p: &SearchParams,
         top_k: usize,
-    ) -> Result<(Vec<LeafAnswer>, usize, usize)> {
+    ) -> Result<(Vec<LeafAnswer>, usize, usize, TermStats)> {
         let deadline = Duration::from_millis(p.timeout_ms);
         let started = Instant::now();
         let mut peers = self.net.live_peers().await.unwrap_or_default();
@@ -330,9 +455,9 @@ impl Search {
             }
         };
         if let Ok(mut c) = self.stats_cache.lock() {
-            c.put(&p.q, peers.len(), stats);
+            c.put(&p.q, peers.len(), stats.clone());
         }
-        Ok((fan.answers, peers.len() + 1, fan.failed))
+        Ok((fan.answers, peers.len() + 1, fan.failed, stats))
     }
 
     /// One search round with `stats`: every peer of `peers` and the local leaf.
@@ -348,16 +473,22 @@ impl Search {
             query: query.to_string(),
             top_k: top_k as u32,
             stats: Some(stats.clone()),
+            evidence: true,
         };
-        let local = self.indexing.search(query.to_string(), top_k, Some(stats));
+        // The local leaf's evidence is not checked, but it explains the local hits.
+        let local = self
+            .indexing
+            .search(query.to_string(), top_k, Some(stats), true);
         let remote = fan_out(&self.net, peers, request, deadline);
         let (local, mut fan) = tokio::join!(local, remote);
-        let local = local?;
-        fan.answers.push(LeafAnswer {
-            peer: self.net.local_peer_id().to_string(),
-            hits: local.hits,
-            total_matches: local.total_matches,
-        });
+        let placement = self.routing.placement().await;
+        for answer in &mut fan.answers {
+            keep_owned_hits(answer, &placement);
+        }
+        fan.answers.push(LeafAnswer::new(
+            self.net.local_peer_id().to_string(),
+            local?,
+        ));
         Ok(fan)
     }
 
@@ -376,7 +507,7 @@ impl Search {
         let top_k = leaf_top_k(request.top_k);
         let resp = match self
             .indexing
-            .search(request.query, top_k, request.stats)
+            .search(request.query, top_k, request.stats, request.evidence)
             .await
         {
             Ok(r) => wire::SearchResponse {
@@ -387,6 +518,12 @@ impl Search {
                 debug!(error = %e, "leaf search failed");
                 wire::SearchResponse::default()
             }
+        };
+        #[cfg(feature = "test-hooks")]
+        let resp = {
+            let mut resp = resp;
+            self.hooks.poison_answer(&mut resp);
+            resp
         };
         let _ = reply.send(resp);
     }
@@ -430,6 +567,48 @@ mod tests {
             score,
             evidence: None,
         }
+    }
+
+    #[test]
+    fn honest_answers_verify_and_forged_scores_or_evidence_do_not() {
+        let shard = peersearch_indexer::Shard::open_in_ram().unwrap();
+        for (i, body) in ["rust search engine", "search the web", "a rust crate"]
+            .iter()
+            .enumerate()
+        {
+            shard
+                .upsert(&peersearch_indexer::Document {
+                    url: format!("http://v.example/{i}"),
+                    site: "v.example".into(),
+                    title: format!("page {i}"),
+                    body: body.to_string(),
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        shard.commit().unwrap();
+        let q = "rust search";
+        let stats = shard.term_stats(q).unwrap();
+        let honest = shard.search_with(q, 10, Some(&stats), true).unwrap().hits;
+        assert_eq!(honest.len(), 3);
+        assert_eq!(verify_answer(q, &stats, &honest), Ok(()));
+
+        let mut raised = honest.clone();
+        raised[2].score += 150.0;
+        assert!(verify_answer(q, &stats, &raised).is_err());
+        let mut bare = honest.clone();
+        bare[0].evidence = None;
+        assert!(verify_answer(q, &stats, &bare).is_err());
+        // Scored with other statistics than the root sent (its own, or made up).
+        let own = shard.search_with(q, 10, None, true).unwrap().hits;
+        let mut other = stats.clone();
+        other.num_docs = 1_000;
+        assert!(verify_answer(q, &other, &own).is_err());
+        // A spam URL with an honest hit's evidence but a higher score.
+        let mut spam = honest[0].clone();
+        spam.url = "http://spam.example/".into();
+        spam.score = 1e6;
+        assert!(verify_answer(q, &stats, &[spam]).is_err());
     }
 
     #[test]
@@ -488,7 +667,7 @@ mod tests {
                 total_matches: 7,
             },
         ];
-        let r = respond("q".into(), answers, 3, 1, 0, 10, Instant::now());
+        let r = respond("q".into(), answers, 3, 1, 0, 10, None, Instant::now());
         assert_eq!(r.total_hits, 7);
         assert_eq!(r.hits.len(), 2);
         assert_eq!(

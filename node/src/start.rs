@@ -212,6 +212,8 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
             replication: replication.clone(),
             claims: claims.clone(),
             docs: docs.clone(),
+            #[cfg(feature = "test-hooks")]
+            indexing: indexing.clone(),
         },
         events,
         coordination.clone(),
@@ -307,6 +309,9 @@ struct Responders {
     replication: Replication,
     claims: Claims,
     docs: Docs,
+    /// The shard, for the statistics a `poison_stats` test peer poisons.
+    #[cfg(feature = "test-hooks")]
+    indexing: indexing::Indexing,
 }
 
 /// Answer requests from other peers, each on its own task so a slow one never holds up the
@@ -329,6 +334,17 @@ async fn answer_requests(
                     r.search.on_search(request, reply).await
                 }
                 net::Event::InboundStats { request, reply, .. } => {
+                    #[cfg(feature = "test-hooks")]
+                    {
+                        let hooks = net::hooks::Hooks::from_env();
+                        if hooks.poisons_stats() {
+                            let q = request.query;
+                            let mut stats = r.indexing.term_stats(q).await.unwrap_or_default();
+                            hooks.poison_stats(&mut stats);
+                            let _ = reply.send(stats);
+                            return;
+                        }
+                    }
                     r.search.on_stats(request, reply).await
                 }
                 net::Event::InboundHandoff { request, reply, .. } => {

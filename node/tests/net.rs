@@ -165,6 +165,7 @@ fn search(query: &str) -> SearchRequest {
         query: query.into(),
         top_k: 10,
         stats: None,
+        evidence: false,
     }
 }
 

@@ -170,6 +170,8 @@ async fn a_network_at_r1_and_r3_ranks_exactly_as_one_central_peer() {
         .await
         .unwrap();
     let expected = settled_top10(&central, &queries, "").await.unwrap();
+    let central_docs = docs_indexed(&central).await;
+    check_explanations(&central, &queries, "", central_docs).await;
     assert!(
         expected.iter().filter(|a| !a.is_empty()).count() >= queries.len() - 2,
         "too few queries match anything: {expected:?}"
@@ -188,6 +190,22 @@ async fn a_network_at_r1_and_r3_ranks_exactly_as_one_central_peer() {
             .await
             .unwrap();
         let got = settled_top10(&peers[0], &queries, "").await.unwrap();
+        // Every hit's explanation adds up to its score, with the network's statistics: as
+        // many documents as the central peer holds, not the answering peer's own.
+        check_explanations(&peers[0], &queries, "", central_docs).await;
+        // A local search is explained with the peer's own statistics (the peer holding most,
+        // so that some query finds something there: a peer may own no site at all).
+        // (At R=3 a peer may own every site; it is not the one asked.)
+        let mut fullest = (0, 0);
+        for (i, p) in peers.iter().enumerate() {
+            let own = docs_indexed(p).await;
+            if own < central_docs {
+                fullest = fullest.max((own, i));
+            }
+        }
+        let (own, i) = fullest;
+        assert!(own > 0, "R={r}: no peer holds a part of the documents");
+        check_explanations(&peers[i], &queries, "&scope=local", own).await;
         let mut diffs = Vec::new();
         for ((q, want), have) in queries.iter().zip(&expected).zip(&got) {
             if want != have {
@@ -202,6 +220,64 @@ async fn a_network_at_r1_and_r3_ranks_exactly_as_one_central_peer() {
             diffs.join("\n")
         );
     }
+}
+
+async fn docs_indexed(peer: &PeerProcess) -> u64 {
+    let st: Value = peer.get_json("/api/status").await.unwrap();
+    st["docs_indexed"].as_u64().unwrap()
+}
+
+/// `explain=1` on every query: each hit has an explanation whose parts add up to its score
+/// (to the bit, as the ranking computes it) and whose statistics count `num_docs` documents.
+async fn check_explanations(peer: &PeerProcess, queries: &[String], extra: &str, num_docs: u64) {
+    let mut explained = 0;
+    for q in queries {
+        let v = peer
+            .search(q, &format!("&limit=10&timeout_ms=5000&explain=1{extra}"))
+            .await
+            .unwrap();
+        if v["hits"].as_array().is_none_or(|h| h.is_empty()) {
+            eprintln!("{q:?}{extra}: no hits: {v}");
+        }
+        for hit in v["hits"].as_array().unwrap() {
+            let e = &hit["explanation"];
+            assert!(e.is_object(), "{q:?}: no explanation in {hit}");
+            let f = |v: &Value| v.as_f64().unwrap();
+            let score = f(&hit["score"]) as f32;
+            let sum: f64 = e["terms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| f(&t["value"]))
+                .chain(
+                    e["proximity"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| f(&p["value"])),
+                )
+                .sum::<f64>()
+                + f(&e["prior"]["value"]);
+            let rel = &e["relevance"];
+            assert!((sum - f(&rel["sum"])).abs() < 1e-4, "{q:?}: {e}");
+            let curve = f(&rel["cap"]) * f(&rel["sum"]) / (f(&rel["sum"]) + f(&rel["half"]));
+            assert!((curve - f(&rel["value"])).abs() < 1e-9, "{q:?}: {e}");
+            let total = (f(&e["coverage"]["value"]) + f(&rel["value"]) + f(&e["depth"]["value"]))
+                as f32
+                + f(&e["constant"]) as f32;
+            assert_eq!(total, score, "{q:?}: the parts do not add up: {e}");
+            assert_eq!(f(&e["score"]) as f32, score, "{q:?}");
+            assert_eq!(e["num_docs"].as_u64(), Some(num_docs), "{q:?}: {e}");
+            explained += 1;
+        }
+    }
+    // Most queries match on a network; a peer's own shard may hold none of a query's pages.
+    let want = if extra.contains("scope=local") {
+        1
+    } else {
+        queries.len()
+    };
+    assert!(explained >= want, "only {explained} hits explained");
 }
 
 /// A site whose every page carries a large menu (links, and a line of text naming three

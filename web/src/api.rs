@@ -30,6 +30,8 @@ pub struct SearchParams {
     pub scope: Scope,
     /// 50..=10000.
     pub timeout_ms: u64,
+    /// Ask for each hit's score explanation ([`ApiHit::explanation`]).
+    pub explain: bool,
 }
 
 /// One search hit as the API returns it.
@@ -45,6 +47,10 @@ pub struct ApiHit {
     pub score: f32,
     /// The peer id of the peer that answered with this hit.
     pub peer: String,
+    /// How the score is made, when the search asked for it (`explain`) and it could be
+    /// recomputed (a peer may not send what it takes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<peersearch_indexer::Explanation>,
 }
 
 /// How many peers a search reached.

@@ -129,6 +129,7 @@ code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; 
 table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
 th, td { text-align: left; padding: 0.375rem 0.5rem; border-bottom: 1px solid var(--border); vertical-align: top; }
 td { overflow-wrap: anywhere; }
+.why .formula { overflow-wrap: anywhere; }
 th { font-weight: 600; }
 .chart { width: 100%; height: auto; background: var(--panel); border-radius: 0.375rem; }
 .chart .axis { stroke: var(--muted); }

@@ -19,7 +19,7 @@
 //!
 //! Modules: `router` (routes and layers), `finalize` (error shapes, security headers),
 //! `host` (the `Host` check), `rate_limit`, `handlers/` (JSON API, pages, documents),
-//! `pages` / `chart` / `feeds` / `metrics` (rendering), `escape` / `text` (escaping and
+//! `pages` / `why` / `chart` / `feeds` / `metrics` (rendering), `escape` / `text` (escaping and
 //! formatting), `params` (request parsing), `csrf`, `config`, `static_files`.
 //!
 //! ```no_run
@@ -54,6 +54,7 @@ mod rate_limit;
 mod router;
 mod static_files;
 mod text;
+mod why;
 
 pub use api::{
     Activity, ApiHit, Backend, BackendError, CrawlErrorEntry, CrawlResponse, DocParams,

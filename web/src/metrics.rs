@@ -12,11 +12,12 @@ use std::time::Duration;
 use crate::api::MetricsSnapshot;
 
 /// Every route of [`crate::router::app`], as `/metrics` labels them (a fixed set, so the label stays bounded).
-const ROUTES: [&str; 16] = [
+const ROUTES: [&str; 17] = [
     "/",
     "/search",
     "/search.rss",
     "/help",
+    "/why",
     "/doc",
     "/status",
     "/status/seeds",

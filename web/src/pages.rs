@@ -112,7 +112,7 @@ pub fn layout(title: &str, head: &Head, main: &str) -> String {
 }
 
 /// The search form; the query is kept in the box.
-fn search_form(q: &str, autofocus: bool, visible_label: bool) -> String {
+pub(crate) fn search_form(q: &str, autofocus: bool, visible_label: bool) -> String {
     let autofocus = if autofocus { " autofocus" } else { "" };
     let label_class = if visible_label {
         ""
@@ -161,7 +161,7 @@ pub fn help_page() -> String {
 <dd>Only pages from <em>example.com</em> and its subdomains.</dd>
 </dl>
 <h2>Results</h2>
-<p>Every result shows the peer that answered with it. When some peers do not answer in time the page says so: the results are then incomplete, and searching again may find more.</p>
+<p>Every result shows the peer that answered with it; its <em>why</em> link shows how its score is made. When some peers do not answer in time the page says so: the results are then incomplete, and searching again may find more.</p>
 <h2>Other ways in</h2>
 <ul>
 <li>Add peersearch to your browser's search engines: most browsers offer it after you visit this page (it publishes an <a href="/opensearch.xml">OpenSearch description</a>).</li>
@@ -171,8 +171,8 @@ pub fn help_page() -> String {
     layout("Help", &Head::default(), main)
 }
 
-/// `/search?...` for another page of the same search.
-fn results_href(params: &SearchParams, offset: usize) -> String {
+/// `/search?...` for another page of the same search (not escaped).
+pub(crate) fn results_href(params: &SearchParams, offset: usize) -> String {
     let limit = params.limit.to_string();
     let offset = offset.to_string();
     let mut pairs: Vec<(&str, &str)> = vec![("q", &params.q)];
@@ -186,6 +186,25 @@ fn results_href(params: &SearchParams, offset: usize) -> String {
         pairs.push(("offset", &offset));
     }
     format!("/search?{}", query_string(pairs))
+}
+
+/// `/why?...`: how the result `url` of the results page `params` scored (not escaped). The
+/// page runs the same search again, so the link carries its query, page and scope (and the
+/// page's size when it is not the default, so that the result is among those found again).
+pub(crate) fn why_href(params: &SearchParams, url: &str) -> String {
+    let limit = params.limit.to_string();
+    let offset = params.offset.to_string();
+    let mut pairs: Vec<(&str, &str)> = vec![("q", &params.q), ("url", url)];
+    if params.offset != 0 {
+        pairs.push(("offset", &offset));
+    }
+    if params.limit != DEFAULT_LIMIT {
+        pairs.push(("limit", &limit));
+    }
+    if params.scope == Scope::Local {
+        pairs.push(("scope", "local"));
+    }
+    format!("/why?{}", query_string(pairs))
 }
 
 /// `/search.rss?...` for the same search.
@@ -303,8 +322,9 @@ pub fn results_page(params: &SearchParams, response: &SearchResponse) -> String 
             };
             let _ = writeln!(
                 main,
-                "<li class=\"result\">\n<h2>{heading}</h2>\n<p class=\"url\">{url}</p>\n<p class=\"snippet\">{snippet}</p>\n<p class=\"meta\">from peer <code title=\"{peer}\">{short}</code> · <a class=\"cached\" href=\"{cached}\">cached text</a></p>\n</li>",
+                "<li class=\"result\">\n<h2>{heading}</h2>\n<p class=\"url\">{url}</p>\n<p class=\"snippet\">{snippet}</p>\n<p class=\"meta\">from peer <code title=\"{peer}\">{short}</code> · <a class=\"cached\" href=\"{cached}\">cached text</a> · <a class=\"why\" href=\"{why}\">why</a></p>\n</li>",
                 cached = escape(&doc_href(&hit.url)),
+                why = escape(&why_href(params, &hit.url)),
                 url = escape(&truncate_chars(&hit.url, MAX_SHOWN_URL_CHARS)),
                 snippet = sanitize_snippet(&hit.snippet),
                 peer = escape(&hit.peer),
@@ -706,6 +726,7 @@ mod tests {
             offset: 10,
             scope: Scope::Network,
             timeout_ms: 2000,
+            explain: false,
         };
         let response = SearchResponse {
             query: "a&b".into(),
@@ -716,6 +737,7 @@ mod tests {
                     snippet: "s".into(),
                     score: 1.0,
                     peer: "p".into(),
+                    explanation: None,
                 })
                 .collect(),
             took_ms: 1,

@@ -95,10 +95,39 @@ impl QueryPairs {
         }
     }
 
+    /// `explain`: absent, `0` or `false` (the default) for no, `1` or `true` for yes.
+    fn explain(&self) -> Result<bool, ApiError> {
+        match self.get("explain") {
+            None | Some("0" | "false") => Ok(false),
+            Some("1" | "true") => Ok(true),
+            Some(_) => Err(ApiError::InvalidParameter {
+                name: "explain",
+                reason: "must be `1`, `true`, `0` or `false`".to_owned(),
+            }),
+        }
+    }
+
     /// The parameters of a document look-up: `url` (required, an absolute http or https URL
     /// with a host, at most [`MAX_DOC_URL_BYTES`] bytes), `scope` and `timeout_ms` as for a
     /// search.
     pub fn doc_params(&self) -> Result<DocParams, ApiError> {
+        let url = self.url()?;
+        let timeout_ms = self.number(
+            "timeout_ms",
+            TIMEOUT_MS_RANGE.0,
+            TIMEOUT_MS_RANGE.1,
+            DEFAULT_TIMEOUT_MS,
+        )?;
+        Ok(DocParams {
+            url,
+            scope: self.scope()?,
+            timeout_ms,
+        })
+    }
+
+    /// `url`: required, an absolute http or https URL with a host, at most
+    /// [`MAX_DOC_URL_BYTES`] bytes (surrounding whitespace dropped).
+    fn url(&self) -> Result<String, ApiError> {
         let invalid = |reason: String| ApiError::InvalidParameter {
             name: "url",
             reason,
@@ -122,17 +151,16 @@ impl QueryPairs {
         {
             return Err(invalid("must be an absolute http or https URL".to_owned()));
         }
-        let timeout_ms = self.number(
-            "timeout_ms",
-            TIMEOUT_MS_RANGE.0,
-            TIMEOUT_MS_RANGE.1,
-            DEFAULT_TIMEOUT_MS,
-        )?;
-        Ok(DocParams {
-            url: raw.to_owned(),
-            scope: self.scope()?,
-            timeout_ms,
-        })
+        Ok(raw.to_owned())
+    }
+
+    /// The parameters of the `/why` page: the search the result came from (as
+    /// [`Self::search_params`] reads it, with `explain` on) and the result's `url` (as a
+    /// document look-up reads it).
+    pub fn why_params(&self) -> Result<(SearchParams, String), ApiError> {
+        let mut params = self.search_params()?;
+        params.explain = true;
+        Ok((params, self.url()?))
     }
 
     /// The search parameters of the contract; `page` (1-based, in units of `limit`) is also
@@ -174,6 +202,7 @@ impl QueryPairs {
             offset: offset as usize,
             scope,
             timeout_ms,
+            explain: self.explain()?,
         })
     }
 }
@@ -265,9 +294,32 @@ mod tests {
                 limit: 10,
                 offset: 0,
                 scope: Scope::Network,
-                timeout_ms: 2000
+                timeout_ms: 2000,
+                explain: false,
             }
         );
+    }
+
+    #[test]
+    fn explain_is_a_boolean_flag() {
+        for (query, explain) in [
+            ("q=x", false),
+            ("q=x&explain=0", false),
+            ("q=x&explain=false", false),
+            ("q=x&explain=1", true),
+            ("q=x&explain=true", true),
+        ] {
+            assert_eq!(parse(query).unwrap().explain, explain, "{query}");
+        }
+        for query in [
+            "q=x&explain=",
+            "q=x&explain=yes",
+            "q=x&explain=2",
+            "q=x&explain=TRUE",
+            "q=x&explain=%201",
+        ] {
+            assert_eq!(bad_param(query), "explain", "{query}");
+        }
     }
 
     #[test]
@@ -364,6 +416,34 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn why_needs_a_search_and_a_url_and_always_explains() {
+        let why = |q: &str| QueryPairs::parse(Some(q)).why_params();
+        let (params, url) =
+            why("q=rust&url=http%3A%2F%2Fa.example%2F&offset=20&scope=local&explain=0").unwrap();
+        assert_eq!(url, "http://a.example/");
+        assert_eq!(
+            (params.q.as_str(), params.offset, params.scope, params.limit),
+            ("rust", 20, Scope::Local, DEFAULT_LIMIT)
+        );
+        assert!(params.explain);
+        for (query, name) in [
+            ("url=http://a.example/", "q"),
+            ("q=&url=http://a.example/", "q"),
+            ("q=rust", "url"),
+            ("q=rust&url=javascript:alert(1)", "url"),
+            ("q=rust&url=http://a.example/&offset=x", "offset"),
+            ("q=rust&url=http://a.example/&explain=maybe", "explain"),
+        ] {
+            match why(query) {
+                Err(ApiError::InvalidParameter { name: got, .. }) => {
+                    assert_eq!(got, name, "{query}")
+                }
+                other => panic!("{query}: {other:?}"),
+            }
+        }
     }
 
     #[test]

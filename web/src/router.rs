@@ -78,6 +78,7 @@ pub fn app<B: Backend>(backend: Arc<B>, config: WebConfig) -> Router {
         .route("/search", get(html::search_page::<B>))
         .route("/search.rss", get(documents::search_feed::<B>))
         .route("/help", get(html::help::<B>))
+        .route("/why", get(html::why_page::<B>))
         .route("/doc", get(html::doc_page::<B>))
         .route("/status", get(html::status_page::<B>))
         .route("/status/seeds", post(html::post_seeds::<B>))

@@ -184,6 +184,7 @@ mod tests {
             snippet: String::new(),
             score: 1.0,
             peer: String::new(),
+            explanation: None,
         };
         assert_eq!(display_title(&hit), "http://e.com/");
     }

@@ -32,7 +32,8 @@ async fn api_search_passes_validated_params_and_returns_the_answer() {
             limit: 2,
             offset: 1,
             scope: Scope::Local,
-            timeout_ms: 500
+            timeout_ms: 500,
+            explain: false,
         }
     );
 }

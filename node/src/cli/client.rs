@@ -6,6 +6,7 @@
 //! escape sequences to the user's terminal.
 
 use super::term::{self, sanitize};
+use peersearch_indexer::Explanation;
 use peersearch_web::api::{CrawlResponse, SearchResponse, StatusResponse};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -69,7 +70,8 @@ async fn check(node: &str, r: reqwest::Result<reqwest::Response>) -> Result<Stri
     Ok(body)
 }
 
-/// `peersearch search`.
+/// `peersearch search`; with `explain`, each hit's score explanation is asked for and
+/// printed under it.
 pub async fn search(
     node: &str,
     q: &str,
@@ -77,6 +79,7 @@ pub async fn search(
     offset: usize,
     local: bool,
     json: bool,
+    explain: bool,
 ) -> Result<(), ClientError> {
     let node = node.trim_end_matches('/');
     let scope = if local { "local" } else { "network" };
@@ -88,6 +91,7 @@ pub async fn search(
             ("limit", limit.to_string()),
             ("offset", offset.to_string()),
             ("scope", scope.to_string()),
+            ("explain", if explain { "1" } else { "0" }.to_string()),
         ])
         .send()
         .await;
@@ -100,14 +104,15 @@ pub async fn search(
         serde_json::from_str(&body).map_err(|e| ClientError::Decode(e.to_string()))?;
     print!(
         "{}",
-        render_results(&resp, offset, std::io::stdout().is_terminal())
+        render_results(&resp, offset, std::io::stdout().is_terminal(), explain)
     );
     Ok(())
 }
 
 /// Render results for a terminal: title, URL, snippet with highlights in bold (ANSI) when
-/// `color`, else with `*stars*`.
-pub fn render_results(resp: &SearchResponse, offset: usize, color: bool) -> String {
+/// `color`, else with `*stars*`; with `explain`, each hit's score breakdown under it
+/// ([`render_explanation`]).
+pub fn render_results(resp: &SearchResponse, offset: usize, color: bool, explain: bool) -> String {
     let (bold, dim, reset) = if color {
         ("\x1b[1m", "\x1b[2m", "\x1b[0m")
     } else {
@@ -135,6 +140,18 @@ pub fn render_results(resp: &SearchResponse, offset: usize, color: bool) -> Stri
         if !snippet.is_empty() {
             let _ = writeln!(out, "     {}", snippet);
         }
+        if explain {
+            match &h.explanation {
+                Some(e) => out.push_str(&render_explanation(e)),
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "       score {}: no explanation (the peer that answered did not send one)",
+                        short(f64::from(h.score))
+                    );
+                }
+            }
+        }
         let _ = writeln!(out);
     }
     let partial = if resp.partial {
@@ -149,6 +166,123 @@ pub fn render_results(resp: &SearchResponse, offset: usize, color: bool) -> Stri
         resp.took_ms,
         resp.peers.answered,
         resp.peers.queried
+    );
+    out
+}
+
+/// `x` with at most two decimals, at least one: `4.8`, `7.21`, `1.0`.
+fn short(x: f64) -> String {
+    let s = format!("{x:.2}");
+    if s.contains('.') && s.ends_with('0') && !s.ends_with(".0") {
+        s[..s.len() - 1].to_string()
+    } else {
+        s
+    }
+}
+
+/// A clause as printed: a word in quotes; a phrase already is.
+fn quoted(clause: &str) -> String {
+    let clause = one_line(clause);
+    if clause.starts_with('"') {
+        clause
+    } else {
+        format!("\"{clause}\"")
+    }
+}
+
+/// A score explanation as indented lines: one per term part and proximity part, then the
+/// in-link prior, the relevance curve, the coverage and depth, and the total. Every text in
+/// it came from the peer and is sanitized.
+pub fn render_explanation(e: &Explanation) -> String {
+    const INDENT: &str = "       ";
+    let mut out = String::new();
+    for t in &e.terms {
+        let df: Vec<String> = t
+            .words
+            .iter()
+            .map(|w| {
+                if t.words.len() > 1 {
+                    format!("{} {}/{}", one_line(&w.word), w.doc_freq, e.num_docs)
+                } else {
+                    format!("{}/{}", w.doc_freq, e.num_docs)
+                }
+            })
+            .collect();
+        let idf: f64 = t.words.iter().map(|w| f64::from(w.idf)).sum();
+        let _ = writeln!(
+            out,
+            "{INDENT}{} {}: tf {}, len {} (avg {}), df {}, idf {}, weight {} -> {}",
+            one_line(&t.field),
+            quoted(&t.clause),
+            t.term_freq,
+            t.field_length,
+            short(f64::from(t.average_field_length)),
+            df.join(", "),
+            short(idf),
+            short(f64::from(t.weight)),
+            short(f64::from(t.value)),
+        );
+    }
+    for p in &e.proximity {
+        let _ = writeln!(
+            out,
+            "{INDENT}near {} {} {} (within {}): {} times, len {} (avg {}), idf {}, weight {} -> {}",
+            one_line(&p.field),
+            quoted(&p.words[0]),
+            quoted(&p.words[1]),
+            p.max_distance,
+            p.encounters,
+            p.field_length,
+            short(f64::from(p.average_field_length)),
+            short(f64::from(p.idf)),
+            short(f64::from(p.weight)),
+            short(f64::from(p.value)),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{INDENT}prior: {} linking sites, {} pages -> {}",
+        e.prior.inlink_sites,
+        e.prior.inlink_pages,
+        short(e.prior.value)
+    );
+    let r = &e.relevance;
+    let _ = writeln!(
+        out,
+        "{INDENT}relevance: {} * {} / ({} + {}) -> {}",
+        short(r.cap),
+        short(r.sum),
+        short(r.sum),
+        short(r.half),
+        short(r.value)
+    );
+    let _ = writeln!(
+        out,
+        "{INDENT}coverage: {} of {} clauses * {} -> {}",
+        e.coverage.matched,
+        e.coverage.clauses,
+        short(f64::from(e.coverage.per_clause)),
+        short(e.coverage.value)
+    );
+    let _ = writeln!(
+        out,
+        "{INDENT}depth {} -> {}",
+        e.depth.url_depth,
+        short(e.depth.value)
+    );
+    let constant = if e.constant != 0.0 {
+        format!(" + constant {}", short(f64::from(e.constant)))
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "{INDENT}total {} = coverage {} + relevance {} + depth {}{constant} (N = {} documents)",
+        short(f64::from(e.score)),
+        short(e.coverage.value),
+        short(r.value),
+        short(e.depth.value),
+        e.num_docs,
     );
     out
 }
@@ -268,6 +402,7 @@ mod tests {
                 snippet: "learn <b>rust</b> &amp; more &lt;x&gt;".into(),
                 score: 1.0,
                 peer: "p".into(),
+                explanation: None,
             }],
             took_ms: 3,
             peers: PeerCounts {
@@ -278,12 +413,12 @@ mod tests {
             partial: true,
             total_hits: 1,
         };
-        let plain = render_results(&resp, 0, false);
+        let plain = render_results(&resp, 0, false, false);
         assert!(plain.contains("1. The Rust Book"), "{plain}");
         assert!(plain.contains("http://a.example/"));
         assert!(plain.contains("learn *rust* & more <x>"), "{plain}");
         assert!(plain.contains("partial"));
-        let color = render_results(&resp, 0, true);
+        let color = render_results(&resp, 0, true, false);
         assert!(color.contains("\x1b[1mrust\x1b[0m"), "{color}");
     }
 
@@ -296,6 +431,7 @@ mod tests {
                 snippet: "<b>pwned</b> &#27;[31mred&#x1b;]0;x&#7; \x1b[2J".into(),
                 score: 1.0,
                 peer: "p".into(),
+                explanation: None,
             }],
             took_ms: 1,
             peers: PeerCounts {
@@ -311,7 +447,7 @@ mod tests {
     #[test]
     fn crawled_text_cannot_send_escape_sequences_to_the_terminal() {
         let resp = hostile_response();
-        let plain = render_results(&resp, 0, false);
+        let plain = render_results(&resp, 0, false, false);
         for bad in ['\x1b', '\x07', '\u{9b}'] {
             assert!(!plain.contains(bad), "{bad:?} in {plain:?}");
         }
@@ -321,7 +457,7 @@ mod tests {
         );
         assert!(plain.contains("*pwned*"), "{plain:?}");
         // With colour the only escape sequences are the CLI's own bold and dim.
-        let color = render_results(&resp, 0, true);
+        let color = render_results(&resp, 0, true, false);
         let stripped = color
             .replace("\x1b[1m", "")
             .replace("\x1b[2m", "")
@@ -331,6 +467,132 @@ mod tests {
             "{color:?}"
         );
         assert!(color.contains("\x1b[1mpwned\x1b[0m"), "{color:?}");
+    }
+
+    fn explanation(clause: &str, field: &str, word: &str) -> Explanation {
+        use peersearch_indexer::{
+            Bm25Params, Coverage, Depth, Prior, ProximityPart, Relevance, TermPart, WordStat,
+        };
+        Explanation {
+            score: 229.47,
+            num_docs: 5692,
+            bm25: Bm25Params { k1: 1.2, b: 0.75 },
+            coverage: Coverage {
+                clauses: 2,
+                matched: 2,
+                per_clause: 100.0,
+                value: 200.0,
+            },
+            terms: vec![TermPart {
+                clause: clause.into(),
+                field: field.into(),
+                weight: 1.0,
+                term_freq: 3,
+                field_length: 120,
+                average_field_length: 88.1,
+                words: vec![WordStat {
+                    word: word.into(),
+                    doc_freq: 45,
+                    idf: 4.8,
+                }],
+                value: 7.21,
+            }],
+            proximity: vec![ProximityPart {
+                field: field.into(),
+                words: [word.into(), "async".into()],
+                max_distance: 3,
+                weight: 0.5,
+                encounters: 2,
+                field_length: 120,
+                average_field_length: 88.1,
+                idf: 9.6,
+                value: 1.25,
+            }],
+            prior: Prior {
+                inlink_sites: 7,
+                inlink_pages: 90,
+                per_doubling_sites: 0.4,
+                per_doubling_pages: 0.1,
+                value: 1.8,
+            },
+            relevance: Relevance {
+                sum: 10.26,
+                cap: 85.0,
+                half: 50.0,
+                value: 14.47,
+            },
+            depth: Depth {
+                url_depth: 1,
+                value: 10.0,
+            },
+            constant: 0.0,
+        }
+    }
+
+    #[test]
+    fn explain_prints_each_part_and_the_total_under_its_result() {
+        let mut resp = hostile_response();
+        resp.hits[0].explanation = Some(explanation("cache", "body", "cache"));
+        let out = render_results(&resp, 0, false, true);
+        for line in [
+            "body \"cache\": tf 3, len 120 (avg 88.1), df 45/5692, idf 4.8, weight 1.0 -> 7.21",
+            "near body \"cache\" \"async\" (within 3): 2 times, len 120 (avg 88.1), idf 9.6, weight 0.5 -> 1.25",
+            "prior: 7 linking sites, 90 pages -> 1.8",
+            "relevance: 85.0 * 10.26 / (10.26 + 50.0) -> 14.47",
+            "coverage: 2 of 2 clauses * 100.0 -> 200.0",
+            "depth 1 -> 10.0",
+            "total 229.47 = coverage 200.0 + relevance 14.47 + depth 10.0 (N = 5692 documents)",
+        ] {
+            assert!(out.contains(&format!("       {line}\n")), "{line}\n{out}");
+        }
+        // Without --explain nothing of it; with it, a hit without one says so.
+        assert!(!render_results(&resp, 0, false, false).contains("tf 3"));
+        resp.hits[0].explanation = None;
+        let out = render_results(&resp, 0, false, true);
+        assert!(out.contains("score 1.0: no explanation"), "{out}");
+    }
+
+    #[test]
+    fn a_phrase_prints_its_words_statistics() {
+        let mut e = explanation("\"red appl\"", "title", "red");
+        e.terms[0].words.push(peersearch_indexer::WordStat {
+            word: "appl".into(),
+            doc_freq: 30,
+            idf: 5.0,
+        });
+        let out = render_explanation(&e);
+        assert!(
+            out.contains("title \"red appl\": tf 3, len 120 (avg 88.1), df red 45/5692, appl 30/5692, idf 9.8,"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn hostile_text_in_an_explanation_cannot_reach_the_terminal() {
+        let mut resp = hostile_response();
+        resp.hits[0].explanation = Some(explanation(
+            "x\x1b]0;pwned\x07",
+            "body\x1b[2J\nfake line",
+            "w\u{9b}2J",
+        ));
+        for color in [false, true] {
+            let out = render_results(&resp, 0, color, true);
+            let stripped = out
+                .replace("\x1b[1m", "")
+                .replace("\x1b[2m", "")
+                .replace("\x1b[0m", "");
+            for bad in ['\x1b', '\x07', '\u{9b}'] {
+                assert!(!stripped.contains(bad), "{bad:?} in {out:?}");
+            }
+            assert!(
+                out.contains("body\u{fffd}[2J fake line \"x\u{fffd}]0;pwned\u{fffd}\": tf 3"),
+                "{out:?}"
+            );
+            assert!(
+                !out.contains("\nfake line"),
+                "no line of the peer's own: {out:?}"
+            );
+        }
     }
 
     #[test]

@@ -200,6 +200,8 @@ pub(crate) enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<PeerId>>),
     AddAddress(PeerId, Multiaddr),
     Request(PeerId, OutboundRequest),
+    /// A component found a peer's answer false (the network layer could not tell).
+    Misbehaved(PeerId),
 }
 
 /// Cloneable handle to the network. Every method is bounded by a deadline; once the event
@@ -294,6 +296,17 @@ impl Client {
     pub async fn add_peer_address(&self, peer: PeerId, addr: Multiaddr) -> Result<()> {
         self.commands
             .send(Command::AddAddress(peer, addr))
+            .await
+            .map_err(|_| Error::Shutdown)
+    }
+
+    /// Count a misbehaviour against `peer`: an answer that decoded and passed the network
+    /// layer's checks but that a component found false (a hit whose score its evidence does
+    /// not give, statistics that cannot be true). Enough of them get the peer banned, as for
+    /// undecodable answers.
+    pub async fn report_misbehaviour(&self, peer: PeerId) -> Result<()> {
+        self.commands
+            .send(Command::Misbehaved(peer))
             .await
             .map_err(|_| Error::Shutdown)
     }

@@ -33,9 +33,37 @@ pub enum WireError {
 }
 
 impl WireError {
-    /// Find the [`WireError`] inside an `io::Error` produced by [`Codec`], if any.
+    /// Find the [`WireError`] inside an `io::Error` produced by [`Codec`], if any: in a frame
+    /// this peer refused to write or in one it read.
     pub fn from_io(err: &io::Error) -> Option<&WireError> {
-        err.get_ref().and_then(|e| e.downcast_ref::<WireError>())
+        let inner = err.get_ref()?;
+        inner
+            .downcast_ref::<WireError>()
+            .or_else(|| inner.downcast_ref::<InResponse>().map(|r| &r.0))
+    }
+
+    /// The [`WireError`] inside an `io::Error` of [`Codec`]'s `read_response`: a fault of the
+    /// response the other peer sent, the one kind of failure of an outbound request that the
+    /// other peer is to blame for. `None` for the failures of this peer's own request (too
+    /// large to write, not encodable) and for plain I/O errors.
+    pub fn in_response(err: &io::Error) -> Option<&WireError> {
+        err.get_ref()
+            .and_then(|e| e.downcast_ref::<InResponse>())
+            .map(|r| &r.0)
+    }
+}
+
+/// A [`WireError`] found in a response read from the other peer (marked so that the event
+/// loop does not blame a peer for this peer's own oversized request: both are `TooLarge`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct InResponse(WireError);
+
+/// Mark a failure to read a response as the responder's ([`WireError::in_response`]).
+fn in_response(err: io::Error) -> io::Error {
+    match WireError::from_io(&err) {
+        Some(w) => io::Error::new(io::ErrorKind::InvalidData, InResponse(w.clone())),
+        None => err,
     }
 }
 
@@ -222,8 +250,11 @@ where
     where
         T: AsyncRead + Unpin + Send,
     {
-        let payload = read_frame(io, self.limits.response, &self.counter).await?;
-        decode_payload(&payload).await
+        let read = async {
+            let payload = read_frame(io, self.limits.response, &self.counter).await?;
+            decode_payload(&payload).await
+        };
+        read.await.map_err(in_response)
     }
 
     async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Req) -> io::Result<()>
@@ -284,6 +315,7 @@ mod tests {
             query: "rust async".into(),
             top_k: 10,
             stats: Some(TermStats::default()),
+            evidence: true,
         };
         let mut buf = Vec::new();
         c.write_request(&SEARCH_PROTOCOL, &mut buf, req.clone())

@@ -93,6 +93,10 @@ pub struct SearchRequest {
     pub top_k: u32,
     /// Network-wide statistics to score with; `None` scores with the leaf's own.
     pub stats: Option<TermStats>,
+    /// Send each hit's score evidence ([`peersearch_indexer::Evidence`]), so that the root
+    /// can recompute every score with the statistics it sent.
+    #[serde(default)]
+    pub evidence: bool,
 }
 
 /// A leaf's answer to a [`SearchRequest`].
@@ -218,6 +222,12 @@ pub fn validate_search_answer(resp: &SearchResponse, top_k: u32) -> super::Resul
             || h.snippet.len() > MAX_HIT_SNIPPET
         {
             return invalid("oversized hit".into());
+        }
+        if h.evidence.as_ref().is_some_and(|e| {
+            e.terms.len() + e.proximity.len() > peersearch_indexer::MAX_EVIDENCE_ENTRIES
+                || e.terms.iter().any(|t| t.field.len() > MAX_HIT_FIELD)
+        }) {
+            return invalid("oversized score evidence".into());
         }
     }
     Ok(())

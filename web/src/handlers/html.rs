@@ -1,4 +1,5 @@
-//! The HTML pages: home, help, results, cached text, the peer page and its seed form. Errors that are not
+//! The HTML pages: home, help, results, why a result scored, cached text, the peer page and
+//! its seed form. Errors that are not
 //! rendered here become HTML error pages in [`crate::finalize`].
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::host::request_host;
 use crate::pages::{self, SeedOutcome, StatusView};
 use crate::params::{ApiForm, MAX_QUERY_BYTES, QueryPairs};
 use crate::proxy::PublicUrl;
+use crate::why;
 
 /// `GET /doc?url=URL`: the cached text of a page. A bad URL is a 400 page, a URL no peer
 /// holds a 404 page (both rendered by [`crate::finalize`]).
@@ -102,6 +104,27 @@ pub(crate) async fn search_page<B: Backend>(
             &format!("This query cannot be run: {message}."),
         )),
         Err(other) => Err(other.into()),
+    }
+}
+
+/// `GET /why?q=...&url=...`: the search `q` (same page and scope) run again with
+/// explanations, and the one of the result `url`. Bad parameters are a 400 page, a URL not
+/// among the results a 404 page with the way back.
+pub(crate) async fn why_page<B: Backend>(
+    State(state): State<Arc<AppState<B>>>,
+    query: QueryPairs,
+) -> Result<Response, ApiError> {
+    let (params, url) = query.why_params()?;
+    let response = timed_search(&state, params.clone()).await?;
+    match response.hits.iter().find(|hit| hit.url == url) {
+        Some(hit) => Ok(Html(rebase(&state, why::why_page(&params, hit))).into_response()),
+        None => Ok(RenderedErrorPage::mark(
+            (
+                StatusCode::NOT_FOUND,
+                Html(rebase(&state, why::why_missing_page(&params, &url))),
+            )
+                .into_response(),
+        )),
     }
 }
 

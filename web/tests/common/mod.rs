@@ -12,6 +12,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode, header};
+use peersearch_indexer::{
+    Bm25Params, Coverage, Depth, Explanation, Prior, ProximityPart, Relevance, TermPart, WordStat,
+};
 use peersearch_web::{
     Activity, ApiHit, Backend, BackendError, CrawlErrorEntry, CrawlResponse, DocParams,
     DocResponse, HistoryPoint, MetricsSnapshot, PeerCounts, PeerInfo, Rejected, SearchParams,
@@ -46,6 +49,9 @@ pub struct FakeBackend {
     pub docs: Vec<DocResponse>,
     /// Every document look-up that reached the backend.
     pub doc_lookups: Mutex<Vec<DocParams>>,
+    /// The explanation of a hit by URL, given only to searches that ask (`explain`); a hit
+    /// without one here has none.
+    pub explanations: BTreeMap<String, Explanation>,
 }
 
 impl FakeBackend {
@@ -59,6 +65,19 @@ impl FakeBackend {
             submitted: Mutex::new(Vec::new()),
             docs: Vec::new(),
             doc_lookups: Mutex::new(Vec::new()),
+            explanations: BTreeMap::new(),
+        }
+    }
+
+    /// The canned backend with `hits`, explaining each of them (see [`explanation`]).
+    pub fn explaining(hits: Vec<ApiHit>) -> Self {
+        let explanations = hits
+            .iter()
+            .map(|h| (h.url.clone(), explanation(h.score, "rust", "body")))
+            .collect();
+        Self {
+            explanations,
+            ..Self::new(hits)
         }
     }
 
@@ -91,6 +110,72 @@ pub fn hit(i: usize, title: &str, snippet: &str, url: &str) -> ApiHit {
         snippet: snippet.to_owned(),
         score: 10.0 - i as f32,
         peer: PEER_ID.to_owned(),
+        explanation: None,
+    }
+}
+
+/// An explanation with one term part (`clause` in `field`) and one proximity part, whose
+/// relevance sum and curve are computed as the indexer's; `score` is taken as given.
+pub fn explanation(score: f32, clause: &str, field: &str) -> Explanation {
+    let term = 7.25f32;
+    let near = 1.5f32;
+    let prior = 0.5;
+    let sum = f64::from(term) + f64::from(near) + prior;
+    let relevance = 85.0 * sum / (sum + 50.0);
+    let depth = 10.0;
+    Explanation {
+        score,
+        num_docs: 5692,
+        bm25: Bm25Params { k1: 1.2, b: 0.75 },
+        coverage: Coverage {
+            clauses: 2,
+            matched: 1,
+            per_clause: 100.0,
+            value: 100.0,
+        },
+        terms: vec![TermPart {
+            clause: clause.to_owned(),
+            field: field.to_owned(),
+            weight: 1.0,
+            term_freq: 3,
+            field_length: 120,
+            average_field_length: 88.125,
+            words: vec![WordStat {
+                word: clause.to_owned(),
+                doc_freq: 45,
+                idf: 4.81,
+            }],
+            value: term,
+        }],
+        proximity: vec![ProximityPart {
+            field: field.to_owned(),
+            words: [clause.to_owned(), "async".to_owned()],
+            max_distance: 3,
+            weight: 0.5,
+            encounters: 2,
+            field_length: 120,
+            average_field_length: 88.125,
+            idf: 9.5,
+            value: near,
+        }],
+        prior: Prior {
+            inlink_sites: 7,
+            inlink_pages: 90,
+            per_doubling_sites: 0.4,
+            per_doubling_pages: 0.1,
+            value: prior,
+        },
+        relevance: Relevance {
+            sum,
+            cap: 85.0,
+            half: 50.0,
+            value: relevance,
+        },
+        depth: Depth {
+            url_depth: 1,
+            value: depth,
+        },
+        constant: 0.0,
     }
 }
 
@@ -128,6 +213,12 @@ impl Backend for FakeBackend {
             .skip(params.offset)
             .take(params.limit)
             .cloned()
+            .map(|mut hit| {
+                if params.explain {
+                    hit.explanation = self.explanations.get(&hit.url).cloned();
+                }
+                hit
+            })
             .collect();
         Ok(SearchResponse {
             query: params.q,

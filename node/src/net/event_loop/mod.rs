@@ -269,6 +269,7 @@ impl EventLoop {
                 }
             }
             Command::Request(peer, request) => self.send_request(peer, request),
+            Command::Misbehaved(peer) => requests::misbehaved(&mut self.state, peer),
         }
     }
 
