@@ -26,7 +26,8 @@ use crate::error::{Error, Result};
 use crate::query::{needs_chrome, parse_query, rank_query};
 use crate::rank::{self, Leaf};
 use crate::schema::{Fields, build_schema, url_depth};
-use crate::types::{TermStats, term_key};
+use crate::stats::ProvidedStats;
+use crate::types::TermStats;
 use crate::{COVERAGE_SCORE, SITE_LISTING_SCORE};
 
 /// BM25's term-frequency saturation (tantivy's).
@@ -227,44 +228,6 @@ pub struct Depth {
     pub value: f64,
 }
 
-/// Statistics handed in, read as the leaves read them (`stats::ProvidedStats`): the
-/// document count at least 1, a document frequency at most the document count, a token
-/// count at least 1. A number the statistics lack counts as 0 (the root's own statistics
-/// hold every term and field of its parse of the query, so the leaves never lack one).
-struct GivenStats<'a> {
-    stats: &'a TermStats,
-    schema: &'a Schema,
-}
-
-impl Bm25StatisticsProvider for GivenStats<'_> {
-    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
-        let name = self.schema.get_field_name(field);
-        Ok(self
-            .stats
-            .field_tokens
-            .get(name)
-            .copied()
-            .unwrap_or(0)
-            .max(1))
-    }
-
-    fn total_num_docs(&self) -> tantivy::Result<u64> {
-        Ok(self.stats.num_docs.max(1))
-    }
-
-    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        let df = term
-            .value()
-            .as_str()
-            .and_then(|text| {
-                let name = self.schema.get_field_name(term.field());
-                self.stats.doc_freq.get(&term_key(name, text)).copied()
-            })
-            .unwrap_or(0);
-        Ok(df.min(self.total_num_docs()?))
-    }
-}
-
 /// The shard schema, built once (its field handles are the same in every shard).
 fn schema() -> &'static (Schema, Fields) {
     static SCHEMA: OnceLock<(Schema, Fields)> = OnceLock::new();
@@ -288,7 +251,13 @@ pub fn explain(
 ) -> Result<Explanation> {
     let parsed = parse_query(query)?;
     let (schema, fields) = schema();
-    let provider = GivenStats { stats, schema };
+    // The statistics as the leaves read them; the root's hold every term and field of its
+    // parse of the query, so the leaves never fall back to their own numbers.
+    let provider = ProvidedStats {
+        stats,
+        local: None,
+        schema,
+    };
     let num_docs = stats.num_docs.max(1);
     let mut out = Explanation {
         score: 0.0,
@@ -452,11 +421,11 @@ fn term_text(term: &Term) -> String {
     term.value().as_str().unwrap_or_default().to_string()
 }
 
-fn average(provider: &GivenStats<'_>, field: Field) -> tantivy::Result<f32> {
+fn average(provider: &ProvidedStats<'_>, field: Field) -> tantivy::Result<f32> {
     Ok(provider.total_num_tokens(field)? as Score / provider.total_num_docs()? as Score)
 }
 
-fn word_stat(provider: &GivenStats<'_>, term: &Term) -> tantivy::Result<WordStat> {
+fn word_stat(provider: &ProvidedStats<'_>, term: &Term) -> tantivy::Result<WordStat> {
     let doc_freq = provider.doc_freq(term)?;
     let n = provider.total_num_docs()?;
     // tantivy's idf (`query::bm25::idf`), for showing; the value comes from its weight.
@@ -473,7 +442,7 @@ mod tests {
     use super::*;
     use crate::shard::Shard;
     use crate::test_support::{corpus, page, shard_with};
-    use crate::types::Document;
+    use crate::types::{Document, term_key};
 
     const QUERIES: [&str; 9] = [
         "alpha",

@@ -275,21 +275,24 @@ pub(crate) fn gather(
 /// The numbers handed in are used as they are — raising them to this shard's own would
 /// break exactness, since what this shard counts (all its live documents) is not what it
 /// contributed to the sum (only its own sites' documents). A number the map lacks (a peer
-/// of an older version, a field it did not know) falls back to this shard's live count.
+/// of an older version, a field it did not know) falls back to this shard's live count when
+/// `local` is given, and is 0 otherwise (as when [`crate::explain()`] recomputes a score at a
+/// root that holds the statistics only).
 /// Hostile or stale numbers cannot break tantivy: the document count is at least 1, a
 /// document frequency at most the document count, a token count at least 1.
 pub(crate) struct ProvidedStats<'a> {
     pub stats: &'a TermStats,
-    pub local: LocalStats<'a>,
+    pub local: Option<LocalStats<'a>>,
     pub schema: &'a Schema,
 }
 
 impl Bm25StatisticsProvider for ProvidedStats<'_> {
     fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
         let name = self.schema.get_field_name(field);
-        match self.stats.field_tokens.get(name) {
-            Some(&tokens) => Ok(tokens.max(1)),
-            None => self.local.total_num_tokens(field),
+        match (self.stats.field_tokens.get(name), &self.local) {
+            (Some(&tokens), _) => Ok(tokens.max(1)),
+            (None, Some(local)) => local.total_num_tokens(field),
+            (None, None) => Ok(1),
         }
     }
 
@@ -302,9 +305,10 @@ impl Bm25StatisticsProvider for ProvidedStats<'_> {
             let name = self.schema.get_field_name(term.field());
             self.stats.doc_freq.get(&term_key(name, text)).copied()
         });
-        let df = match provided {
-            Some(df) => df,
-            None => self.local.counted.doc_freq(self.local.searcher, term)?,
+        let df = match (provided, &self.local) {
+            (Some(df), _) => df,
+            (None, Some(local)) => local.counted.doc_freq(local.searcher, term)?,
+            (None, None) => 0,
         };
         Ok(df.min(self.total_num_docs()?))
     }

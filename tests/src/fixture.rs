@@ -750,6 +750,33 @@ impl FetchLog {
     }
 }
 
+/// A generated site: `home` at `/`, pages `/p/0.html` .. `/p/{pages - 1}.html` made by
+/// `page(n)`, 404 beyond, and a robots.txt that allows everything.
+pub fn numbered_pages_router(
+    home: String,
+    pages: usize,
+    page: impl Fn(usize) -> String + Clone + Send + Sync + 'static,
+) -> Router {
+    Router::new()
+        .route("/", get(move || async move { axum::response::Html(home) }))
+        .route(
+            "/p/{file}",
+            get(move |Path(file): Path<String>| {
+                let page = page.clone();
+                async move {
+                    match file
+                        .strip_suffix(".html")
+                        .and_then(|n| n.parse::<usize>().ok())
+                    {
+                        Some(n) if n < pages => axum::response::Html(page(n)).into_response(),
+                        _ => StatusCode::NOT_FOUND.into_response(),
+                    }
+                }
+            }),
+        )
+        .route("/robots.txt", get(|| async { "User-agent: *\nAllow: /\n" }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

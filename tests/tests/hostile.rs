@@ -15,11 +15,7 @@
 //!   three answers, and the honest co-owners' copies give the central peer's top 10.
 
 use axum::Router;
-use axum::extract::Path;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
-use axum::routing::get;
-use peersearch_tests::fixture::{Bound, Rng, Server};
+use peersearch_tests::fixture::{Bound, Rng, Server, numbered_pages_router};
 use peersearch_tests::harness::{
     PeerOptions, PeerProcess, settled_top10, start_network_with, wait_mesh, wait_network_idle,
 };
@@ -79,24 +75,7 @@ fn site_router(site: usize, others: Vec<String>) -> Router {
         "<!doctype html><html><head><title>site {site}</title></head><body><main>\
          <p>Welcome to site {site}.</p><a href=\"/p/0.html\">start</a></main></body></html>"
     );
-    Router::new()
-        .route("/", get(move || async move { Html(home) }))
-        .route(
-            "/p/{file}",
-            get(move |Path(file): Path<String>| {
-                let others = others.clone();
-                async move {
-                    match file
-                        .strip_suffix(".html")
-                        .and_then(|n| n.parse::<usize>().ok())
-                    {
-                        Some(n) if n < PAGES => Html(page_html(site, n, &others)).into_response(),
-                        _ => StatusCode::NOT_FOUND.into_response(),
-                    }
-                }
-            }),
-        )
-        .route("/robots.txt", get(|| async { "User-agent: *\nAllow: /\n" }))
+    numbered_pages_router(home, PAGES, move |n| page_html(site, n, &others))
 }
 
 /// [`SITES`] linked sites on ports chosen by who owns them among `peers` at `R`: with

@@ -94,7 +94,7 @@ impl Shard {
         };
         let provided = stats.map(|stats| ProvidedStats {
             stats,
-            local: local(),
+            local: Some(local()),
             schema: &self.schema,
         });
         let own = local();
