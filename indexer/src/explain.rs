@@ -56,8 +56,10 @@ pub struct Evidence {
     pub inlink_pages: u64,
 }
 
-/// A clause (word or phrase) that matched in one field.
+/// A clause (word or phrase) that matched in one field. On the wire a tuple
+/// `[clause, field, freq, fieldnorm]`: a hit carries dozens of them to every root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "(u32, String, u32, u8)", into = "(u32, String, u32, u8)")]
 pub struct TermEvidence {
     /// The clause's index among the query's positive clauses.
     pub clause: u32,
@@ -69,8 +71,10 @@ pub struct TermEvidence {
     pub fieldnorm: u8,
 }
 
-/// Two consecutive clauses that met within one proximity window.
+/// Two consecutive clauses that met within one proximity window. On the wire a tuple
+/// `[pair, window, encounters, fieldnorm]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "(u32, u32, u32, u8)", into = "(u32, u32, u32, u8)")]
 pub struct ProximityEvidence {
     /// The pair's index in the query's proximity list (pairs of consecutive clauses, then
     /// fields, in order).
@@ -81,6 +85,40 @@ pub struct ProximityEvidence {
     pub encounters: u32,
     /// The field's length (fieldnorm id).
     pub fieldnorm: u8,
+}
+
+impl From<(u32, String, u32, u8)> for TermEvidence {
+    fn from((clause, field, freq, fieldnorm): (u32, String, u32, u8)) -> Self {
+        TermEvidence {
+            clause,
+            field,
+            freq,
+            fieldnorm,
+        }
+    }
+}
+
+impl From<TermEvidence> for (u32, String, u32, u8) {
+    fn from(t: TermEvidence) -> Self {
+        (t.clause, t.field, t.freq, t.fieldnorm)
+    }
+}
+
+impl From<(u32, u32, u32, u8)> for ProximityEvidence {
+    fn from((pair, window, encounters, fieldnorm): (u32, u32, u32, u8)) -> Self {
+        ProximityEvidence {
+            pair,
+            window,
+            encounters,
+            fieldnorm,
+        }
+    }
+}
+
+impl From<ProximityEvidence> for (u32, u32, u32, u8) {
+    fn from(p: ProximityEvidence) -> Self {
+        (p.pair, p.window, p.encounters, p.fieldnorm)
+    }
 }
 
 /// How one hit's score is made (module docs). With `f64` sums as the ranking computes them:
@@ -504,7 +542,13 @@ mod tests {
                 "alpha beta omega rust",
             )
         });
-        let shard = shard_with(&docs)?;
+        // Two commits: hits from two segments, read segment by segment.
+        let shard = shard_with(&docs[..150])?;
+        for d in &docs[150..] {
+            shard.upsert(d)?;
+        }
+        shard.commit()?;
+        assert!(shard.index().searchable_segment_ids()?.len() >= 2);
         assert!(check_all(&shard, None)? > 100);
         // With statistics from elsewhere (a network's), the explanation shows those.
         let other = shard_with(&corpus(300..700))?;

@@ -143,7 +143,7 @@ impl RankQuery {
             Ok(LeafWeight {
                 weight: leaf.query.weight(enable_scoring)?,
                 boost: leaf.weight,
-                field: leaf.terms[0].field(),
+                terms: leaf.terms.clone(),
             })
         };
         let clauses = self
@@ -200,7 +200,8 @@ pub(crate) struct RankWeight {
 struct LeafWeight {
     weight: Box<dyn Weight>,
     boost: f32,
-    field: Field,
+    /// The clause's terms in the leaf's field.
+    terms: Vec<Term>,
 }
 
 struct ProximityWeight {
@@ -323,53 +324,94 @@ impl RankWeight {
         Ok(scorer)
     }
 
-    /// What the score of `doc` is made of, as [`crate::explain`] recomputes it: per clause
-    /// and field that matched, the frequency and the field's fieldnorm; the proximity
-    /// encounters per window; the in-link counts. `doc` must match the query.
-    pub(crate) fn evidence(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Evidence> {
+    /// What the scores of `docs` (ascending, each matching the query) are made of, as
+    /// [`crate::explain`] recomputes them: per clause and field that matched, the frequency
+    /// and the field's fieldnorm; the proximity encounters per window; the in-link counts.
+    /// One pass over the segment's postings for all of them.
+    pub(crate) fn evidence(
+        &self,
+        reader: &SegmentReader,
+        docs: &[DocId],
+    ) -> tantivy::Result<Vec<Evidence>> {
         let mut scorer = self.rank_scorer(reader, 1.0)?;
-        if scorer.doc() > doc || scorer.seek(doc) != doc {
-            return Err(TantivyError::InvalidArgument(format!(
-                "document {doc} does not match"
-            )));
-        }
-        let mut evidence = Evidence::default();
-        for (c, (leaves, scorers)) in self.clauses.iter().zip(&scorer.clauses).enumerate() {
-            for (leaf, leaf_scorer) in leaves.iter().zip(scorers) {
-                if leaf_scorer.doc() != doc {
-                    continue;
-                }
-                let explanation = leaf.weight.explain(reader, doc)?;
-                let freq = explained_freq(&explanation).ok_or_else(|| {
-                    TantivyError::InternalError("no term frequency in tantivy's explanation".into())
-                })?;
-                evidence.terms.push(TermEvidence {
-                    clause: c as u32,
-                    field: reader.schema().get_field_name(leaf.field).to_string(),
-                    freq,
-                    fieldnorm: reader.get_fieldnorms_reader(leaf.field)?.fieldnorm_id(doc),
+        // A word's postings, read once per segment, for its frequencies.
+        let mut word_postings: Vec<Vec<Option<SegmentPostings>>> = Vec::new();
+        for leaves in &self.clauses {
+            let mut row = Vec::with_capacity(leaves.len());
+            for leaf in leaves {
+                row.push(match leaf.terms.as_slice() {
+                    [term] => reader
+                        .inverted_index(term.field())?
+                        .read_postings(term, IndexRecordOption::WithFreqs)?,
+                    _ => None,
                 });
             }
+            word_postings.push(row);
         }
-        for p in &mut scorer.proximity {
-            if !p.read(doc) {
-                continue;
+        let mut out = Vec::with_capacity(docs.len());
+        for &doc in docs {
+            if scorer.doc() > doc || scorer.seek(doc) != doc {
+                return Err(TantivyError::InvalidArgument(format!(
+                    "document {doc} does not match"
+                )));
             }
-            let fieldnorm = p.fieldnorms.fieldnorm_id(doc);
-            for (window, (distance, _)) in p.windows.iter().enumerate() {
-                let encounters = encounters(&p.positions[0], &p.positions[1], *distance);
-                if encounters > 0 {
-                    evidence.proximity.push(ProximityEvidence {
-                        pair: p.index as u32,
-                        window: window as u32,
-                        encounters,
-                        fieldnorm,
+            let mut evidence = Evidence::default();
+            let rows = self
+                .clauses
+                .iter()
+                .zip(&scorer.clauses)
+                .zip(&mut word_postings);
+            for (c, ((leaves, scorers), postings)) in rows.enumerate() {
+                for ((leaf, leaf_scorer), postings) in leaves.iter().zip(scorers).zip(postings) {
+                    if leaf_scorer.doc() != doc {
+                        continue;
+                    }
+                    let field = leaf.terms[0].field();
+                    let freq = match postings {
+                        // A word: its frequency, straight from the postings.
+                        Some(p) => {
+                            if p.doc() < doc {
+                                p.seek(doc);
+                            }
+                            (p.doc() == doc).then(|| p.term_freq())
+                        }
+                        // A phrase: tantivy's scorer counts it; its explanation says the count.
+                        None => explained_freq(&leaf.weight.explain(reader, doc)?),
+                    }
+                    .ok_or_else(|| {
+                        TantivyError::InternalError(format!(
+                            "no frequency for a matching leaf of document {doc}"
+                        ))
+                    })?;
+                    evidence.terms.push(TermEvidence {
+                        clause: c as u32,
+                        field: reader.schema().get_field_name(field).to_string(),
+                        freq,
+                        fieldnorm: reader.get_fieldnorms_reader(field)?.fieldnorm_id(doc),
                     });
                 }
             }
+            for p in &mut scorer.proximity {
+                if !p.read(doc) {
+                    continue;
+                }
+                let fieldnorm = p.fieldnorms.fieldnorm_id(doc);
+                for (window, (distance, _)) in p.windows.iter().enumerate() {
+                    let encounters = encounters(&p.positions[0], &p.positions[1], *distance);
+                    if encounters > 0 {
+                        evidence.proximity.push(ProximityEvidence {
+                            pair: p.index as u32,
+                            window: window as u32,
+                            encounters,
+                            fieldnorm,
+                        });
+                    }
+                }
+            }
+            (evidence.inlink_sites, evidence.inlink_pages) = scorer.inlinks(doc);
+            out.push(evidence);
         }
-        (evidence.inlink_sites, evidence.inlink_pages) = scorer.inlinks(doc);
-        Ok(evidence)
+        Ok(out)
     }
 }
 

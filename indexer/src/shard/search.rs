@@ -1,11 +1,11 @@
 //! Searching a shard and reporting its statistics: the leaf side of a distributed query.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use tantivy::collector::sort_key::{SortBySimilarityScore, SortByString};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{Bm25StatisticsProvider, EnableScoring};
-use tantivy::{Order, TantivyDocument, Term};
+use tantivy::{DocId, Order, TantivyDocument, Term};
 
 use super::{MAX_TOP_K, Shard};
 use crate::error::Result;
@@ -128,8 +128,26 @@ impl Shard {
         }
         let snippets = Snippets::new(snippet_terms, self.fields.body);
 
-        let mut hits = Vec::with_capacity(top.len().min(top_k));
-        for ((score, _url), address) in top.into_iter().take(top_k) {
+        let top: Vec<_> = top.into_iter().take(top_k).collect();
+        // Evidence per hit, read segment by segment in document order.
+        let mut evidences = HashMap::new();
+        if let Some(weight) = &rank_weight {
+            let mut by_segment: BTreeMap<u32, Vec<DocId>> = BTreeMap::new();
+            for (_, address) in &top {
+                by_segment
+                    .entry(address.segment_ord)
+                    .or_default()
+                    .push(address.doc_id);
+            }
+            for (segment, mut docs) in by_segment {
+                docs.sort_unstable();
+                docs.dedup();
+                let found = weight.evidence(searcher.segment_reader(segment), &docs)?;
+                evidences.extend(docs.into_iter().map(|d| (segment, d)).zip(found));
+            }
+        }
+        let mut hits = Vec::with_capacity(top.len());
+        for ((score, _url), address) in top {
             let stored: TantivyDocument = searcher.doc(address)?;
             let doc = stored_document(&self.schema, &stored);
             let title = if doc.title.trim().is_empty() {
@@ -137,11 +155,8 @@ impl Shard {
             } else {
                 doc.title.trim().to_string()
             };
-            let evidence = match &rank_weight {
-                Some(weight) => Some(
-                    weight
-                        .evidence(searcher.segment_reader(address.segment_ord), address.doc_id)?,
-                ),
+            let evidence = match evidences.remove(&(address.segment_ord, address.doc_id)) {
+                Some(found) => Some(found),
                 None if evidence => Some(Evidence::default()),
                 None => None,
             };
