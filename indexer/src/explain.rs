@@ -479,20 +479,8 @@ fn word_stat(provider: &ProvidedStats<'_>, term: &Term) -> tantivy::Result<WordS
 mod tests {
     use super::*;
     use crate::shard::Shard;
-    use crate::test_support::{corpus, page, shard_with};
+    use crate::test_support::{QUERIES, corpus, page, shard_with};
     use crate::types::{Document, term_key};
-
-    const QUERIES: [&str; 9] = [
-        "alpha",
-        "alpha beta",
-        "rust search engine",
-        "+gamma delta",
-        "\"alpha beta\" omega",
-        "peer index shard query score",
-        "eta theta -site:site0.example",
-        "lambda omega site:site2.example",
-        "zeta eta theta iota kappa lambda omega rust",
-    ];
 
     /// Every hit of every query, explained with `stats`, scores what the shard scored.
     fn check_all(shard: &Shard, stats: Option<&TermStats>) -> Result<usize> {

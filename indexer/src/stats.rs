@@ -318,22 +318,9 @@ impl Bm25StatisticsProvider for ProvidedStats<'_> {
 mod tests {
     use crate::error::Result;
     use crate::shard::{MAX_TOP_K, Shard};
-    use crate::test_support::{corpus, shard_with};
+    use crate::test_support::{QUERIES, corpus, shard_with};
     use crate::types::{Document, Hit, TermStats, term_key};
     use tantivy::query::Bm25StatisticsProvider;
-
-    const QUERIES: [&str; 10] = [
-        "alpha",
-        "alpha beta",
-        "rust search engine",
-        "+gamma delta",
-        "\"alpha beta\" omega",
-        "peer index shard query score",
-        "eta theta -site:site0.example",
-        "lambda omega site:site2.example",
-        "+kappa -\"alpha beta\"",
-        "zeta eta theta iota kappa lambda omega rust",
-    ];
 
     /// Every hit of `q` on `shards` scored with `stats`, merged by score then URL.
     fn merged_hits(shards: &[&Shard], q: &str, stats: &TermStats) -> Result<Vec<Hit>> {

@@ -37,6 +37,20 @@ pub(crate) fn urls(results: &SearchResults) -> Vec<&str> {
     results.hits.iter().map(|h| h.url.as_str()).collect()
 }
 
+/// Queries over [`corpus`]: words, phrases, `+`, `-` and `site:` operators.
+pub(crate) const QUERIES: [&str; 10] = [
+    "alpha",
+    "alpha beta",
+    "rust search engine",
+    "+gamma delta",
+    "\"alpha beta\" omega",
+    "peer index shard query score",
+    "eta theta -site:site0.example",
+    "lambda omega site:site2.example",
+    "+kappa -\"alpha beta\"",
+    "zeta eta theta iota kappa lambda omega rust",
+];
+
 const VOCABULARY: [&str; 24] = [
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
     "lambda", "omega", "rust", "search", "engine", "peer", "index", "shard", "query", "score",
