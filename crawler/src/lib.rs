@@ -105,6 +105,7 @@ mod fetch;
 mod frontier;
 mod normalize;
 mod politeness;
+pub mod reopen;
 mod robots;
 #[cfg(test)]
 mod test_util;

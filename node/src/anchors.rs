@@ -15,12 +15,13 @@
 //! - linking pages and linking sites: K-minimum-values sketches ([`SKETCH`] smallest hashes),
 //!   exact below `SKETCH` and an estimate above.
 
+use peersearch_crawler::reopen::Reopening;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::store::{StoreError, StoreResult, blocking, db_err};
 
@@ -187,41 +188,14 @@ pub struct Anchors {
     db: Arc<Reopening>,
 }
 
-/// A redb database that is closed after a failed operation and reopened by the next.
-struct Reopening {
-    path: PathBuf,
-    /// Taken only on blocking threads, for one operation.
-    db: Mutex<Option<Database>>,
-}
-
-impl Reopening {
-    fn open(path: &Path) -> StoreResult<Database> {
-        let db = Database::create(path).map_err(db_err)?;
-        let txn = db.begin_write().map_err(db_err)?;
-        txn.open_table(ANCHORS).map_err(db_err)?;
-        txn.open_table(DIRTY).map_err(db_err)?;
-        txn.open_table(GENERATION).map_err(db_err)?;
-        txn.commit().map_err(db_err)?;
-        Ok(db)
-    }
-
-    /// Run `f` on the database (blocking), reopening it first if the last operation failed.
-    fn run<T>(&self, f: impl FnOnce(&Database) -> StoreResult<T>) -> StoreResult<T> {
-        let mut guard = self
-            .db
-            .lock()
-            .map_err(|_| StoreError::Db("anchor store lock poisoned".into()))?;
-        if guard.is_none() {
-            *guard = Some(Reopening::open(&self.path)?);
-        }
-        let db = guard.as_ref().expect("opened above");
-        let result = f(db);
-        if result.is_err() {
-            // Closed now (the file lock released), reopened by the next operation.
-            *guard = None;
-        }
-        result
-    }
+/// Create the tables (at open and after every reopen).
+fn init(db: &Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    txn.open_table(ANCHORS)?;
+    txn.open_table(DIRTY)?;
+    txn.open_table(GENERATION)?;
+    txn.commit()?;
+    Ok(())
 }
 
 impl std::fmt::Debug for Anchors {
@@ -239,12 +213,8 @@ impl Anchors {
     pub async fn open(path: &Path) -> StoreResult<Anchors> {
         let path = path.to_path_buf();
         blocking(move || {
-            let db = Reopening::open(&path)?;
             Ok(Anchors {
-                db: Arc::new(Reopening {
-                    path,
-                    db: Mutex::new(Some(db)),
-                }),
+                db: Arc::new(Reopening::create(&path, init)?),
             })
         })
         .await

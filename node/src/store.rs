@@ -13,7 +13,8 @@
 
 use crate::link::Link;
 use peersearch_crawler::SiteState;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use peersearch_crawler::reopen::Reopening;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +33,12 @@ pub enum StoreError {
     /// The embedded database failed.
     #[error("store: {0}")]
     Db(String),
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        db_err(e)
+    }
 }
 
 pub(crate) fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -61,7 +68,7 @@ pub struct HandoffItem {
 pub async fn open(path: &Path) -> StoreResult<(Outbox, Parked)> {
     let path = path.to_path_buf();
     blocking(move || {
-        let db = Arc::new(Database::create(&path).map_err(db_err)?);
+        let db = Arc::new(Reopening::create(&path, |_| Ok(()))?);
         let outbox = Outbox::with_db(db.clone())?;
         Ok((outbox, Parked { db }))
     })
@@ -71,7 +78,7 @@ pub async fn open(path: &Path) -> StoreResult<(Outbox, Parked)> {
 /// The persistent outbox (a table of the node's redb store).
 #[derive(Clone)]
 pub struct Outbox {
-    db: Arc<Database>,
+    db: Arc<Reopening>,
     next: Arc<AtomicU64>,
 }
 
@@ -82,13 +89,16 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    fn with_db(db: Arc<Database>) -> StoreResult<Outbox> {
-        let w = db.begin_write().map_err(db_err)?;
-        let last = {
-            let t = w.open_table(OUTBOX).map_err(db_err)?;
-            t.last().map_err(db_err)?.map(|(k, _)| k.value())
-        };
-        w.commit().map_err(db_err)?;
+    fn with_db(db: Arc<Reopening>) -> StoreResult<Outbox> {
+        let last = db.run(|db| {
+            let w = db.begin_write().map_err(db_err)?;
+            let last = {
+                let t = w.open_table(OUTBOX).map_err(db_err)?;
+                t.last().map_err(db_err)?.map(|(k, _)| k.value())
+            };
+            w.commit().map_err(db_err)?;
+            Ok::<_, StoreError>(last)
+        })?;
         Ok(Outbox {
             db,
             next: Arc::new(AtomicU64::new(last.map_or(0, |l| l + 1))),
@@ -100,26 +110,29 @@ impl Outbox {
         if items.is_empty() {
             return Ok(());
         }
-        let (db, next) = (self.db.clone(), self.next.clone());
+        let (store, next) = (self.db.clone(), self.next.clone());
         blocking(move || {
-            let w = db.begin_write().map_err(db_err)?;
-            {
-                let mut t = w.open_table(OUTBOX).map_err(db_err)?;
-                for it in &items {
-                    let seq = next.fetch_add(1, Ordering::Relaxed);
-                    let bytes = serde_json::to_vec(it).map_err(db_err)?;
-                    t.insert(seq, bytes.as_slice()).map_err(db_err)?;
+            store.run(|db| {
+                let w = db.begin_write().map_err(db_err)?;
+                {
+                    let mut t = w.open_table(OUTBOX).map_err(db_err)?;
+                    for it in &items {
+                        let seq = next.fetch_add(1, Ordering::Relaxed);
+                        let bytes = serde_json::to_vec(it).map_err(db_err)?;
+                        t.insert(seq, bytes.as_slice()).map_err(db_err)?;
+                    }
                 }
-            }
-            w.commit().map_err(db_err)
+                w.commit().map_err(db_err)
+            })
         })
         .await
     }
 
     /// Up to `max` oldest items with their sequence numbers.
     pub async fn peek(&self, max: usize) -> StoreResult<Vec<(u64, HandoffItem)>> {
-        let db = self.db.clone();
+        let store = self.db.clone();
         blocking(move || {
+            store.run(|db| {
             let r = db.begin_read().map_err(db_err)?;
             let t = match r.open_table(OUTBOX) {
                 Ok(t) => t,
@@ -137,6 +150,7 @@ impl Outbox {
                 }
             }
             Ok(out)
+            })
         })
         .await
     }
@@ -146,30 +160,34 @@ impl Outbox {
         if seqs.is_empty() {
             return Ok(());
         }
-        let db = self.db.clone();
+        let store = self.db.clone();
         blocking(move || {
-            let w = db.begin_write().map_err(db_err)?;
-            {
-                let mut t = w.open_table(OUTBOX).map_err(db_err)?;
-                for s in &seqs {
-                    t.remove(*s).map_err(db_err)?;
+            store.run(|db| {
+                let w = db.begin_write().map_err(db_err)?;
+                {
+                    let mut t = w.open_table(OUTBOX).map_err(db_err)?;
+                    for s in &seqs {
+                        t.remove(*s).map_err(db_err)?;
+                    }
                 }
-            }
-            w.commit().map_err(db_err)
+                w.commit().map_err(db_err)
+            })
         })
         .await
     }
 
     /// How many items wait.
     pub async fn len(&self) -> StoreResult<u64> {
-        let db = self.db.clone();
+        let store = self.db.clone();
         blocking(move || {
-            let r = db.begin_read().map_err(db_err)?;
-            match r.open_table(OUTBOX) {
-                Ok(t) => t.len().map_err(db_err),
-                Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
-                Err(e) => Err(db_err(e)),
-            }
+            store.run(|db| {
+                let r = db.begin_read().map_err(db_err)?;
+                match r.open_table(OUTBOX) {
+                    Ok(t) => t.len().map_err(db_err),
+                    Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+                    Err(e) => Err(db_err(e)),
+                }
+            })
         })
         .await
     }
@@ -179,7 +197,7 @@ impl Outbox {
 /// that whoever becomes primary next continues the crawl where it stopped.
 #[derive(Clone)]
 pub struct Parked {
-    db: Arc<Database>,
+    db: Arc<Reopening>,
 }
 
 impl std::fmt::Debug for Parked {
@@ -191,16 +209,18 @@ impl std::fmt::Debug for Parked {
 impl Parked {
     /// Store (replace) the state of a site.
     pub async fn put(&self, state: SiteState) -> StoreResult<()> {
-        let db = self.db.clone();
+        let store = self.db.clone();
         blocking(move || {
-            let bytes = serde_json::to_vec(&state).map_err(db_err)?;
-            let w = db.begin_write().map_err(db_err)?;
-            {
-                let mut t = w.open_table(PARKED).map_err(db_err)?;
-                t.insert(state.site.as_str(), bytes.as_slice())
-                    .map_err(db_err)?;
-            }
-            w.commit().map_err(db_err)
+            store.run(|db| {
+                let bytes = serde_json::to_vec(&state).map_err(db_err)?;
+                let w = db.begin_write().map_err(db_err)?;
+                {
+                    let mut t = w.open_table(PARKED).map_err(db_err)?;
+                    t.insert(state.site.as_str(), bytes.as_slice())
+                        .map_err(db_err)?;
+                }
+                w.commit().map_err(db_err)
+            })
         })
         .await
     }
@@ -208,91 +228,99 @@ impl Parked {
     /// What this peer parked of a site's crawl: the shared state and the links replicated
     /// since (an empty state when nothing is parked; an unreadable state counts as empty).
     pub async fn state(&self, site: &str) -> StoreResult<SiteState> {
-        let db = self.db.clone();
+        let store = self.db.clone();
         let site = site.to_string();
         blocking(move || {
-            let r = db.begin_read().map_err(db_err)?;
-            let mut state = match r.open_table(PARKED) {
-                Ok(t) => match t.get(site.as_str()).map_err(db_err)? {
-                    Some(v) => serde_json::from_slice::<SiteState>(v.value()).unwrap_or_else(|e| {
-                        tracing::warn!(site, error = %e, "unreadable parked crawl state");
-                        SiteState::empty(&site)
-                    }),
-                    None => SiteState::empty(&site),
-                },
-                Err(redb::TableError::TableDoesNotExist(_)) => SiteState::empty(&site),
-                Err(e) => return Err(db_err(e)),
-            };
-            let links = links_in(&r, &site)?;
-            state
-                .queued
-                .extend(links.iter().filter_map(|l| l.to_queued_of(&site)));
-            Ok(state)
+            store.run(|db| {
+                let r = db.begin_read().map_err(db_err)?;
+                let mut state = match r.open_table(PARKED) {
+                    Ok(t) => match t.get(site.as_str()).map_err(db_err)? {
+                        Some(v) => {
+                            serde_json::from_slice::<SiteState>(v.value()).unwrap_or_else(|e| {
+                                tracing::warn!(site, error = %e, "unreadable parked crawl state");
+                                SiteState::empty(&site)
+                            })
+                        }
+                        None => SiteState::empty(&site),
+                    },
+                    Err(redb::TableError::TableDoesNotExist(_)) => SiteState::empty(&site),
+                    Err(e) => return Err(db_err(e)),
+                };
+                let links = links_in(&r, &site)?;
+                state
+                    .queued
+                    .extend(links.iter().filter_map(|l| l.to_queued_of(&site)));
+                Ok(state)
+            })
         })
         .await
     }
 
     /// Forget the state and the links of a site.
     pub async fn remove(&self, site: &str) -> StoreResult<()> {
-        let db = self.db.clone();
+        let store = self.db.clone();
         let site = site.to_string();
         blocking(move || {
-            let w = db.begin_write().map_err(db_err)?;
-            {
-                let mut t = w.open_table(PARKED).map_err(db_err)?;
-                t.remove(site.as_str()).map_err(db_err)?;
-                let mut l = w.open_table(PARKED_LINKS).map_err(db_err)?;
-                l.retain_in(
-                    (site.as_str(), "")..(site.as_str(), "\u{10FFFF}"),
-                    |_, _| false,
-                )
-                .map_err(db_err)?;
-            }
-            w.commit().map_err(db_err)
+            store.run(|db| {
+                let w = db.begin_write().map_err(db_err)?;
+                {
+                    let mut t = w.open_table(PARKED).map_err(db_err)?;
+                    t.remove(site.as_str()).map_err(db_err)?;
+                    let mut l = w.open_table(PARKED_LINKS).map_err(db_err)?;
+                    l.retain_in(
+                        (site.as_str(), "")..(site.as_str(), "\u{10FFFF}"),
+                        |_, _| false,
+                    )
+                    .map_err(db_err)?;
+                }
+                w.commit().map_err(db_err)
+            })
         })
         .await
     }
 
     /// Every site with a parked state or parked links.
     pub async fn sites(&self) -> StoreResult<Vec<String>> {
-        let db = self.db.clone();
+        let store = self.db.clone();
         blocking(move || {
-            let r = db.begin_read().map_err(db_err)?;
-            let mut out = std::collections::BTreeSet::new();
-            match r.open_table(PARKED) {
-                Ok(t) => {
-                    for row in t.iter().map_err(db_err)? {
-                        out.insert(row.map_err(db_err)?.0.value().to_string());
-                    }
-                }
-                Err(redb::TableError::TableDoesNotExist(_)) => {}
-                Err(e) => return Err(db_err(e)),
-            }
-            match r.open_table(PARKED_LINKS) {
-                Ok(t) => {
-                    // Jump from site to site rather than walking every link.
-                    let mut from = String::new();
-                    loop {
-                        let next = t
-                            .range((from.as_str(), "")..)
-                            .map_err(db_err)?
-                            .next()
-                            .transpose()
-                            .map_err(db_err)?
-                            .map(|(k, _)| k.value().0.to_string());
-                        match next {
-                            Some(site) => {
-                                from = format!("{site}\u{0}");
-                                out.insert(site);
-                            }
-                            None => break,
+            store.run(|db| {
+                let r = db.begin_read().map_err(db_err)?;
+                let mut out = std::collections::BTreeSet::new();
+                match r.open_table(PARKED) {
+                    Ok(t) => {
+                        for row in t.iter().map_err(db_err)? {
+                            out.insert(row.map_err(db_err)?.0.value().to_string());
                         }
                     }
+                    Err(redb::TableError::TableDoesNotExist(_)) => {}
+                    Err(e) => return Err(db_err(e)),
                 }
-                Err(redb::TableError::TableDoesNotExist(_)) => {}
-                Err(e) => return Err(db_err(e)),
-            }
-            Ok(out.into_iter().collect())
+                match r.open_table(PARKED_LINKS) {
+                    Ok(t) => {
+                        // Jump from site to site rather than walking every link.
+                        let mut from = String::new();
+                        loop {
+                            let next = t
+                                .range((from.as_str(), "")..)
+                                .map_err(db_err)?
+                                .next()
+                                .transpose()
+                                .map_err(db_err)?
+                                .map(|(k, _)| k.value().0.to_string());
+                            match next {
+                                Some(site) => {
+                                    from = format!("{site}\u{0}");
+                                    out.insert(site);
+                                }
+                                None => break,
+                            }
+                        }
+                    }
+                    Err(redb::TableError::TableDoesNotExist(_)) => {}
+                    Err(e) => return Err(db_err(e)),
+                }
+                Ok(out.into_iter().collect())
+            })
         })
         .await
     }
@@ -302,22 +330,24 @@ impl Parked {
         if links.is_empty() {
             return Ok(());
         }
-        let db = self.db.clone();
+        let store = self.db.clone();
         let site = site.to_string();
         blocking(move || {
-            let w = db.begin_write().map_err(db_err)?;
-            {
-                let mut t = w.open_table(PARKED_LINKS).map_err(db_err)?;
-                for l in &links {
-                    let key = (site.as_str(), l.url.as_str());
-                    if t.get(key).map_err(db_err)?.is_some() {
-                        continue;
+            store.run(|db| {
+                let w = db.begin_write().map_err(db_err)?;
+                {
+                    let mut t = w.open_table(PARKED_LINKS).map_err(db_err)?;
+                    for l in &links {
+                        let key = (site.as_str(), l.url.as_str());
+                        if t.get(key).map_err(db_err)?.is_some() {
+                            continue;
+                        }
+                        let bytes = serde_json::to_vec(l).map_err(db_err)?;
+                        t.insert(key, bytes.as_slice()).map_err(db_err)?;
                     }
-                    let bytes = serde_json::to_vec(l).map_err(db_err)?;
-                    t.insert(key, bytes.as_slice()).map_err(db_err)?;
                 }
-            }
-            w.commit().map_err(db_err)
+                w.commit().map_err(db_err)
+            })
         })
         .await
     }
@@ -325,13 +355,9 @@ impl Parked {
     /// The parked links of `site`.
     #[cfg(test)]
     pub async fn links(&self, site: &str) -> StoreResult<Vec<Link>> {
-        let db = self.db.clone();
+        let store = self.db.clone();
         let site = site.to_string();
-        blocking(move || {
-            let r = db.begin_read().map_err(db_err)?;
-            links_in(&r, &site)
-        })
-        .await
+        blocking(move || store.run(|db| links_in(&db.begin_read().map_err(db_err)?, &site))).await
     }
 }
 

@@ -585,6 +585,7 @@ impl Drop for SmallDisk {
 async fn full_disk_fails_commits_keeps_search_and_recovers() {
     const FIRST: usize = 20;
     const SECOND: usize = 30;
+    const THIRD: usize = 5;
     let dir = tempfile::tempdir().unwrap();
     let mounted = SmallDisk::mount(&dir.path().join("disk"), 24);
     let Some(disk) = need::TMPFS.check("the full-disk test", mounted) else {
@@ -604,6 +605,16 @@ async fn full_disk_fails_commits_keeps_search_and_recovers() {
         fixture::PlainSite {
             site: 62,
             pages: SECOND,
+            home_links: String::new(),
+        }
+        .router(),
+    )
+    .await
+    .unwrap();
+    let site_c = fixture::Server::start(
+        fixture::PlainSite {
+            site: 63,
+            pages: THIRD,
             home_links: String::new(),
         }
         .router(),
@@ -671,12 +682,35 @@ async fn full_disk_fails_commits_keeps_search_and_recovers() {
         "disk full ({filled} bytes of filler): {while_full} documents searchable, crawled {}",
         st["pages_crawled"]
     );
+    // A seed on a full disk: taken, or refused with a reason to try again (when the crawl
+    // store's write fails); never lost silently.
+    let (status, body) = peer
+        .post_json(
+            "/api/crawl",
+            &serde_json::json!({ "urls": [site_c.url("/")] }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let refused = body["accepted"].as_u64() == Some(0);
+    if refused {
+        let reason = body["rejected"][0]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("try again"), "a clear reason: {body}");
+    }
+    println!("seed on a full disk: {body}");
     // Let the crawl of B run on a full disk for a while.
     tokio::time::sleep(Duration::from_secs(4)).await;
 
-    // Space returns: everything crawled meanwhile is committed, and the crawl finishes.
+    // Space returns: everything crawled meanwhile is committed, and the crawl finishes. The
+    // stores that failed while the disk was full work again without a restart (redb refuses
+    // every transaction after an I/O error until it is reopened): a refused seed is taken
+    // now, and links that could not be stored are stored.
     std::fs::remove_file(&filler).unwrap();
-    let want = (FIRST + 1 + SECOND + 1) as u64;
+    if refused {
+        seed(&peer, site_c.url("/")).await;
+    }
+    let want = (FIRST + 1 + SECOND + 1 + THIRD + 1) as u64;
     peer.wait_status(Duration::from_secs(120), |st| {
         st["docs_indexed"].as_u64() == Some(want)
     })
@@ -687,7 +721,7 @@ async fn full_disk_fails_commits_keeps_search_and_recovers() {
     // And it lasts: after a restart every page of both sites is there exactly once.
     assert!(peer.terminate(), "clean shutdown");
     let peer = PeerProcess::spawn(&data, &opts).await.unwrap();
-    for (site, pages) in [(61, FIRST), (62, SECOND)] {
+    for (site, pages) in [(61, FIRST), (62, SECOND), (63, THIRD)] {
         for n in 0..pages {
             let urls = peer
                 .search_urls(&fixture::marker(site, n), "&scope=local")

@@ -1,7 +1,8 @@
 //! The frontier's redb store at `<data_dir>/crawl.redb`: queued URLs, done URLs,
-//! per-site counts and content hashes. Every method is blocking I/O and takes no lock:
-//! the frontier calls it from blocking threads only, with its writer lock held where
-//! the in-memory state must agree with what is read.
+//! per-site counts and content hashes. Every method is blocking I/O and takes only the
+//! store's own [`Reopening`] lock for one operation: the frontier calls it from blocking
+//! threads only, with its writer lock held where the in-memory state must agree with what
+//! is read.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -18,6 +19,7 @@ use super::{
 };
 use crate::error::Result;
 use crate::normalize::NormalizedUrl;
+use crate::reopen::Reopening;
 
 /// (site, depth, url) -> [`QueueRecord`] as JSON. Ordered by depth within a site, so a
 /// site is crawled breadth first.
@@ -65,30 +67,37 @@ pub(super) struct Opened {
 pub(super) type CommitHook = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 pub(super) struct Store {
-    db: Database,
+    /// Reopened after a failed operation: a full disk fails the store only while it is full.
+    db: Reopening,
     #[cfg(test)]
     commit_hook: std::sync::Mutex<Option<CommitHook>>,
+}
+
+/// Create the tables (at open and after every reopen).
+fn init(db: &Database) -> std::result::Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(QUEUE)?;
+        txn.open_table(QUEUED)?;
+        txn.open_table(DONE)?;
+        txn.open_table(SITE_PAGES)?;
+        txn.open_table(HASHES)?;
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 impl Store {
     /// Opens (or creates) the store at `path` and lists the sites with queued URLs.
     pub fn open(path: &Path) -> Result<Opened> {
-        let db = Database::create(path)?;
-        let txn = db.begin_write()?;
-        {
-            txn.open_table(QUEUE)?;
-            txn.open_table(QUEUED)?;
-            txn.open_table(DONE)?;
-            txn.open_table(SITE_PAGES)?;
-            txn.open_table(HASHES)?;
-        }
-        txn.commit()?;
         let store = Store {
-            db,
+            db: Reopening::create(path, init)?,
             #[cfg(test)]
             commit_hook: std::sync::Mutex::new(None),
         };
-        let queued_total = store.db.begin_read()?.open_table(QUEUED)?.len()?;
+        let queued_total = store
+            .db
+            .run(|db| Ok::<_, crate::Error>(db.begin_read()?.open_table(QUEUED)?.len()?))?;
         let sites = store.queued_sites()?;
         Ok(Opened {
             store,
@@ -120,82 +129,84 @@ impl Store {
         limits: FrontierLimits,
         now: i64,
     ) -> Result<(EnqueueReport, Vec<Job>)> {
-        let mut report = EnqueueReport::default();
-        let mut accepted: Vec<Job> = Vec::new();
-        let txn = self.db.begin_write()?;
-        {
-            let mut queue = txn.open_table(QUEUE)?;
-            let mut queued = txn.open_table(QUEUED)?;
-            let done = txn.open_table(DONE)?;
-            let mut site_pages = txn.open_table(SITE_PAGES)?;
-            let mut batch: HashSet<String> = HashSet::new();
-            for seed in seeds {
-                let url = seed.url.as_str().to_owned();
-                let site = seed.url.site();
-                let anchor = seed.anchor.as_deref().and_then(clean_anchor);
-                let refuse = |reason| Refused {
-                    url: seed.url.clone(),
-                    reason,
-                };
-                if let Some(reason) = refuse_reason(&seed, limits) {
-                    report.refused.push(refuse(reason));
-                    continue;
-                }
-                let existing_depth = queued
-                    .get((site.as_str(), url.as_str()))?
-                    .map(|g| g.value());
-                if let Some(depth) = existing_depth {
-                    // Remember one more way to describe this page.
-                    if let Some(anchor) = anchor {
-                        let key = (site.as_str(), depth, url.as_str());
-                        let record = queue.get(key)?.map(|g| g.value().to_vec());
-                        if let Some(bytes) = record {
-                            let mut record: QueueRecord = serde_json::from_slice(&bytes)?;
-                            if record.anchors.len() < MAX_ANCHORS_PER_URL
-                                && !record.anchors.contains(&anchor)
-                            {
-                                record.anchors.push(anchor);
-                                queue.insert(key, serde_json::to_vec(&record)?.as_slice())?;
+        self.db.run(|db| {
+            let mut report = EnqueueReport::default();
+            let mut accepted: Vec<Job> = Vec::new();
+            let txn = db.begin_write()?;
+            {
+                let mut queue = txn.open_table(QUEUE)?;
+                let mut queued = txn.open_table(QUEUED)?;
+                let done = txn.open_table(DONE)?;
+                let mut site_pages = txn.open_table(SITE_PAGES)?;
+                let mut batch: HashSet<String> = HashSet::new();
+                for seed in seeds {
+                    let url = seed.url.as_str().to_owned();
+                    let site = seed.url.site();
+                    let anchor = seed.anchor.as_deref().and_then(clean_anchor);
+                    let refuse = |reason| Refused {
+                        url: seed.url.clone(),
+                        reason,
+                    };
+                    if let Some(reason) = refuse_reason(&seed, limits) {
+                        report.refused.push(refuse(reason));
+                        continue;
+                    }
+                    let existing_depth = queued
+                        .get((site.as_str(), url.as_str()))?
+                        .map(|g| g.value());
+                    if let Some(depth) = existing_depth {
+                        // Remember one more way to describe this page.
+                        if let Some(anchor) = anchor {
+                            let key = (site.as_str(), depth, url.as_str());
+                            let record = queue.get(key)?.map(|g| g.value().to_vec());
+                            if let Some(bytes) = record {
+                                let mut record: QueueRecord = serde_json::from_slice(&bytes)?;
+                                if record.anchors.len() < MAX_ANCHORS_PER_URL
+                                    && !record.anchors.contains(&anchor)
+                                {
+                                    record.anchors.push(anchor);
+                                    queue.insert(key, serde_json::to_vec(&record)?.as_slice())?;
+                                }
                             }
                         }
+                        report.refused.push(refuse(RefuseReason::AlreadySeen));
+                        continue;
                     }
-                    report.refused.push(refuse(RefuseReason::AlreadySeen));
-                    continue;
+                    if batch.contains(&url)
+                        || taken.contains(&url)
+                        || done.get((site.as_str(), url.as_str()))?.is_some()
+                    {
+                        report.refused.push(refuse(RefuseReason::AlreadySeen));
+                        continue;
+                    }
+                    let pages = site_pages.get(site.as_str())?.map_or(0, |g| g.value());
+                    if pages >= limits.max_pages_per_site {
+                        report.refused.push(refuse(RefuseReason::SiteLimit));
+                        continue;
+                    }
+                    let record = QueueRecord {
+                        anchors: anchor.into_iter().collect(),
+                        enqueued_at: now,
+                    };
+                    queue.insert(
+                        (site.as_str(), seed.depth, url.as_str()),
+                        serde_json::to_vec(&record)?.as_slice(),
+                    )?;
+                    queued.insert((site.as_str(), url.as_str()), seed.depth)?;
+                    site_pages.insert(site.as_str(), pages + 1)?;
+                    batch.insert(url);
+                    accepted.push(Job {
+                        url: seed.url,
+                        depth: seed.depth,
+                        anchors: record.anchors,
+                        attempt: 0,
+                    });
                 }
-                if batch.contains(&url)
-                    || taken.contains(&url)
-                    || done.get((site.as_str(), url.as_str()))?.is_some()
-                {
-                    report.refused.push(refuse(RefuseReason::AlreadySeen));
-                    continue;
-                }
-                let pages = site_pages.get(site.as_str())?.map_or(0, |g| g.value());
-                if pages >= limits.max_pages_per_site {
-                    report.refused.push(refuse(RefuseReason::SiteLimit));
-                    continue;
-                }
-                let record = QueueRecord {
-                    anchors: anchor.into_iter().collect(),
-                    enqueued_at: now,
-                };
-                queue.insert(
-                    (site.as_str(), seed.depth, url.as_str()),
-                    serde_json::to_vec(&record)?.as_slice(),
-                )?;
-                queued.insert((site.as_str(), url.as_str()), seed.depth)?;
-                site_pages.insert(site.as_str(), pages + 1)?;
-                batch.insert(url);
-                accepted.push(Job {
-                    url: seed.url,
-                    depth: seed.depth,
-                    anchors: record.anchors,
-                    attempt: 0,
-                });
             }
-        }
-        self.commit(txn)?;
-        report.accepted = accepted.len();
-        Ok((report, accepted))
+            self.commit(txn)?;
+            report.accepted = accepted.len();
+            Ok((report, accepted))
+        })
     }
 
     /// Up to `max` queued URLs of `site` not in `skip`, shallowest first; and whether the
@@ -206,60 +217,66 @@ impl Store {
         skip: &HashSet<String>,
         max: usize,
     ) -> Result<(Vec<Job>, bool)> {
-        let read = self.db.begin_read()?;
-        let queue = read.open_table(QUEUE)?;
-        let mut loaded = Vec::new();
-        for entry in queue.range((site, 0u32, "")..=(site, u32::MAX, URL_KEY_MAX))? {
-            let (key, value) = entry?;
-            let (_, depth, url) = key.value();
-            if skip.contains(url) {
-                continue;
+        self.db.run(|db| {
+            let read = db.begin_read()?;
+            let queue = read.open_table(QUEUE)?;
+            let mut loaded = Vec::new();
+            for entry in queue.range((site, 0u32, "")..=(site, u32::MAX, URL_KEY_MAX))? {
+                let (key, value) = entry?;
+                let (_, depth, url) = key.value();
+                if skip.contains(url) {
+                    continue;
+                }
+                let Some(normalized) = stored_url(url) else {
+                    tracing::warn!(url, "unparseable url in frontier");
+                    continue;
+                };
+                let record: QueueRecord = serde_json::from_slice(value.value())?;
+                loaded.push(Job {
+                    url: normalized,
+                    depth,
+                    anchors: record.anchors,
+                    attempt: 0,
+                });
+                if loaded.len() >= max {
+                    return Ok((loaded, true));
+                }
             }
-            let Some(normalized) = stored_url(url) else {
-                tracing::warn!(url, "unparseable url in frontier");
-                continue;
-            };
-            let record: QueueRecord = serde_json::from_slice(value.value())?;
-            loaded.push(Job {
-                url: normalized,
-                depth,
-                anchors: record.anchors,
-                attempt: 0,
-            });
-            if loaded.len() >= max {
-                return Ok((loaded, true));
-            }
-        }
-        Ok((loaded, false))
+            Ok((loaded, false))
+        })
     }
 
     /// Whether `url` is done, and whether it is queued.
     pub fn status(&self, url: &NormalizedUrl) -> Result<UrlStatus> {
-        let read = self.db.begin_read()?;
-        let site = url.site();
-        let key = (site.as_str(), url.as_str());
-        Ok(UrlStatus {
-            done: read.open_table(DONE)?.get(key)?.is_some(),
-            queued: read.open_table(QUEUED)?.get(key)?.is_some(),
+        self.db.run(|db| {
+            let read = db.begin_read()?;
+            let site = url.site();
+            let key = (site.as_str(), url.as_str());
+            Ok(UrlStatus {
+                done: read.open_table(DONE)?.get(key)?.is_some(),
+                queued: read.open_table(QUEUED)?.get(key)?.is_some(),
+            })
         })
     }
 
     /// The page stored for content `hash`, and whether it is done.
     pub fn hash_owner(&self, hash: &str) -> Result<Option<(String, bool)>> {
-        let read = self.db.begin_read()?;
-        let Some(other) = read
-            .open_table(HASHES)?
-            .get(hash)?
-            .map(|g| g.value().to_owned())
-        else {
-            return Ok(None);
-        };
-        let other_site = stored_url(&other).map(|u| u.site()).unwrap_or_default();
-        let done = read
-            .open_table(DONE)?
-            .get((other_site.as_str(), other.as_str()))?
-            .is_some();
-        Ok(Some((other, done)))
+        self.db.run(|db| {
+            let read = db.begin_read()?;
+            let Some(other) = read
+                .open_table(HASHES)?
+                .get(hash)?
+                .map(|g| g.value().to_owned())
+            else {
+                return Ok(None);
+            };
+            let other_site = stored_url(&other).map(|u| u.site()).unwrap_or_default();
+            let done = read
+                .open_table(DONE)?
+                .get((other_site.as_str(), other.as_str()))?
+                .is_some();
+            Ok(Some((other, done)))
+        })
     }
 
     /// Marks (site, url) `targets` done at `fetched_at` and stores (hash, url) `hashes`,
@@ -270,29 +287,31 @@ impl Store {
         hashes: &[HashUrl],
         fetched_at: i64,
     ) -> Result<Vec<SiteUrl>> {
-        let txn = self.db.begin_write()?;
-        let mut dequeued: Vec<SiteUrl> = Vec::new();
-        {
-            let mut queue = txn.open_table(QUEUE)?;
-            let mut queued = txn.open_table(QUEUED)?;
-            let mut done = txn.open_table(DONE)?;
-            let mut hash_table = txn.open_table(HASHES)?;
-            for (site, url) in targets {
-                let depth = queued
-                    .remove((site.as_str(), url.as_str()))?
-                    .map(|g| g.value());
-                if let Some(depth) = depth {
-                    queue.remove((site.as_str(), depth, url.as_str()))?;
-                    dequeued.push((site.clone(), url.clone()));
+        self.db.run(|db| {
+            let txn = db.begin_write()?;
+            let mut dequeued: Vec<SiteUrl> = Vec::new();
+            {
+                let mut queue = txn.open_table(QUEUE)?;
+                let mut queued = txn.open_table(QUEUED)?;
+                let mut done = txn.open_table(DONE)?;
+                let mut hash_table = txn.open_table(HASHES)?;
+                for (site, url) in targets {
+                    let depth = queued
+                        .remove((site.as_str(), url.as_str()))?
+                        .map(|g| g.value());
+                    if let Some(depth) = depth {
+                        queue.remove((site.as_str(), depth, url.as_str()))?;
+                        dequeued.push((site.clone(), url.clone()));
+                    }
+                    done.insert((site.as_str(), url.as_str()), fetched_at)?;
                 }
-                done.insert((site.as_str(), url.as_str()), fetched_at)?;
+                for (hash, url) in hashes {
+                    hash_table.insert(hash.as_str(), url.as_str())?;
+                }
             }
-            for (hash, url) in hashes {
-                hash_table.insert(hash.as_str(), url.as_str())?;
-            }
-        }
-        self.commit(txn)?;
-        Ok(dequeued)
+            self.commit(txn)?;
+            Ok(dequeued)
+        })
     }
 
     /// Whether `url` is done.
@@ -302,60 +321,64 @@ impl Store {
 
     /// Sites with URLs waiting in the queue, in order.
     pub fn queued_sites(&self) -> Result<Vec<String>> {
-        let read = self.db.begin_read()?;
-        let table = read.open_table(QUEUE)?;
-        let mut sites: Vec<String> = Vec::new();
-        // Jump from site to site instead of walking every queued URL.
-        let mut from = String::new();
-        loop {
-            let next = table
-                .range((from.as_str(), 0u32, "")..)?
-                .next()
-                .transpose()?
-                .map(|(k, _)| k.value().0.to_owned());
-            match next {
-                Some(site) if sites.last() != Some(&site) => {
-                    from = format!("{site}\u{0}");
-                    sites.push(site);
+        self.db.run(|db| {
+            let read = db.begin_read()?;
+            let table = read.open_table(QUEUE)?;
+            let mut sites: Vec<String> = Vec::new();
+            // Jump from site to site instead of walking every queued URL.
+            let mut from = String::new();
+            loop {
+                let next = table
+                    .range((from.as_str(), 0u32, "")..)?
+                    .next()
+                    .transpose()?
+                    .map(|(k, _)| k.value().0.to_owned());
+                match next {
+                    Some(site) if sites.last() != Some(&site) => {
+                        from = format!("{site}\u{0}");
+                        sites.push(site);
+                    }
+                    _ => break,
                 }
-                _ => break,
             }
-        }
-        Ok(sites)
+            Ok(sites)
+        })
     }
 
     /// The queued and done URLs of `site`.
     pub fn export_site(&self, site: &str) -> Result<SiteState> {
-        let read = self.db.begin_read()?;
-        let mut state = SiteState::empty(site);
-        for entry in read
-            .open_table(QUEUE)?
-            .range((site, 0u32, "")..=(site, u32::MAX, URL_KEY_MAX))?
-        {
-            let (key, value) = entry?;
-            let (_, depth, url) = key.value();
-            let record: QueueRecord = serde_json::from_slice(value.value())?;
-            if let Some(url) = stored_url(url) {
-                state.queued.push(QueuedUrl {
-                    url,
-                    depth,
-                    anchors: record.anchors,
-                });
+        self.db.run(|db| {
+            let read = db.begin_read()?;
+            let mut state = SiteState::empty(site);
+            for entry in read
+                .open_table(QUEUE)?
+                .range((site, 0u32, "")..=(site, u32::MAX, URL_KEY_MAX))?
+            {
+                let (key, value) = entry?;
+                let (_, depth, url) = key.value();
+                let record: QueueRecord = serde_json::from_slice(value.value())?;
+                if let Some(url) = stored_url(url) {
+                    state.queued.push(QueuedUrl {
+                        url,
+                        depth,
+                        anchors: record.anchors,
+                    });
+                }
             }
-        }
-        for entry in read
-            .open_table(DONE)?
-            .range((site, "")..(site, URL_KEY_MAX))?
-        {
-            let (key, value) = entry?;
-            if let Some(url) = stored_url(key.value().1) {
-                state.done.push(DoneUrl {
-                    url,
-                    fetched_at: value.value(),
-                });
+            for entry in read
+                .open_table(DONE)?
+                .range((site, "")..(site, URL_KEY_MAX))?
+            {
+                let (key, value) = entry?;
+                if let Some(url) = stored_url(key.value().1) {
+                    state.done.push(DoneUrl {
+                        url,
+                        fetched_at: value.value(),
+                    });
+                }
             }
-        }
-        Ok(state)
+            Ok(state)
+        })
     }
 
     /// Merges a site's state from another peer (one transaction): its done URLs become
@@ -367,80 +390,84 @@ impl Store {
         taken: &HashSet<String>,
         now: i64,
     ) -> Result<(u64, Vec<String>)> {
-        let site = site_state.site.as_str();
-        let mut newly_queued = 0u64;
-        let mut dequeued: Vec<String> = Vec::new();
-        let txn = self.db.begin_write()?;
-        {
-            let mut queue = txn.open_table(QUEUE)?;
-            let mut queued = txn.open_table(QUEUED)?;
-            let mut done = txn.open_table(DONE)?;
-            let mut site_pages = txn.open_table(SITE_PAGES)?;
-            for d in &site_state.done {
-                if d.url.site() != site {
-                    continue;
+        self.db.run(|db| {
+            let site = site_state.site.as_str();
+            let mut newly_queued = 0u64;
+            let mut dequeued: Vec<String> = Vec::new();
+            let txn = db.begin_write()?;
+            {
+                let mut queue = txn.open_table(QUEUE)?;
+                let mut queued = txn.open_table(QUEUED)?;
+                let mut done = txn.open_table(DONE)?;
+                let mut site_pages = txn.open_table(SITE_PAGES)?;
+                for d in &site_state.done {
+                    if d.url.site() != site {
+                        continue;
+                    }
+                    let url = d.url.as_str();
+                    if let Some(depth) = queued.remove((site, url))?.map(|g| g.value()) {
+                        queue.remove((site, depth, url))?;
+                        dequeued.push(url.to_owned());
+                    }
+                    if done.get((site, url))?.is_none() {
+                        done.insert((site, url), d.fetched_at)?;
+                    }
                 }
-                let url = d.url.as_str();
-                if let Some(depth) = queued.remove((site, url))?.map(|g| g.value()) {
-                    queue.remove((site, depth, url))?;
-                    dequeued.push(url.to_owned());
+                for q in &site_state.queued {
+                    let url = q.url.as_str();
+                    if q.url.site() != site
+                        || taken.contains(url)
+                        || queued.get((site, url))?.is_some()
+                        || done.get((site, url))?.is_some()
+                    {
+                        continue;
+                    }
+                    let record = QueueRecord {
+                        anchors: q
+                            .anchors
+                            .iter()
+                            .take(MAX_ANCHORS_PER_URL)
+                            .cloned()
+                            .collect(),
+                        enqueued_at: now,
+                    };
+                    queue.insert(
+                        (site, q.depth, url),
+                        serde_json::to_vec(&record)?.as_slice(),
+                    )?;
+                    queued.insert((site, url), q.depth)?;
+                    newly_queued += 1;
                 }
-                if done.get((site, url))?.is_none() {
-                    done.insert((site, url), d.fetched_at)?;
-                }
+                let known = (site_state.queued.len() + site_state.done.len()) as u64;
+                let pages = site_pages.get(site)?.map_or(0, |g| g.value());
+                site_pages.insert(site, pages.max(known))?;
             }
-            for q in &site_state.queued {
-                let url = q.url.as_str();
-                if q.url.site() != site
-                    || taken.contains(url)
-                    || queued.get((site, url))?.is_some()
-                    || done.get((site, url))?.is_some()
-                {
-                    continue;
-                }
-                let record = QueueRecord {
-                    anchors: q
-                        .anchors
-                        .iter()
-                        .take(MAX_ANCHORS_PER_URL)
-                        .cloned()
-                        .collect(),
-                    enqueued_at: now,
-                };
-                queue.insert(
-                    (site, q.depth, url),
-                    serde_json::to_vec(&record)?.as_slice(),
-                )?;
-                queued.insert((site, url), q.depth)?;
-                newly_queued += 1;
-            }
-            let known = (site_state.queued.len() + site_state.done.len()) as u64;
-            let pages = site_pages.get(site)?.map_or(0, |g| g.value());
-            site_pages.insert(site, pages.max(known))?;
-        }
-        self.commit(txn)?;
-        Ok((newly_queued, dequeued))
+            self.commit(txn)?;
+            Ok((newly_queued, dequeued))
+        })
     }
 
     /// Drops the queue of `site` and its page count (done URLs stay); returns how many
     /// queued URLs were dropped.
     pub fn forget_site(&self, site: &str) -> Result<u64> {
-        let mut removed = 0u64;
-        let txn = self.db.begin_write()?;
-        {
-            let mut queue = txn.open_table(QUEUE)?;
-            let mut queued = txn.open_table(QUEUED)?;
-            let mut site_pages = txn.open_table(SITE_PAGES)?;
-            queue.retain_in((site, 0u32, "")..=(site, u32::MAX, URL_KEY_MAX), |_, _| {
-                false
-            })?;
-            queued.retain_in((site, "")..(site, URL_KEY_MAX), |_, _| {
-                removed += 1;
-                false
-            })?;
-            site_pages.remove(site)?;
-        }
-        self.commit(txn)?;
-        Ok(removed)
+        self.db.run(|db| {
+            let mut removed = 0u64;
+            let txn = db.begin_write()?;
+            {
+                let mut queue = txn.open_table(QUEUE)?;
+                let mut queued = txn.open_table(QUEUED)?;
+                let mut site_pages = txn.open_table(SITE_PAGES)?;
+                queue.retain_in((site, 0u32, "")..=(site, u32::MAX, URL_KEY_MAX), |_, _| {
+                    false
+                })?;
+                queued.retain_in((site, "")..(site, URL_KEY_MAX), |_, _| {
+                    removed += 1;
+                    false
+                })?;
+                site_pages.remove(site)?;
+            }
+            self.commit(txn)?;
+            Ok(removed)
+        })
     }
 }
