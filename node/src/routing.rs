@@ -42,6 +42,11 @@ pub enum Hop {
     Forward(PeerId),
 }
 
+/// Peers beyond a site's R owners, in the root's view, who still count as its owners
+/// (their hits are taken, their replica batches stored): views differ for a while after a peer joins or leaves, and a former owner keeps
+/// the documents until the hand-over is done.
+pub const OWNER_SLACK: usize = 2;
+
 /// Who owns which site, by one view of the network: this peer and the live peers it knows.
 /// Every owner decision of the node is made here.
 #[derive(Debug, Clone, PartialEq, Eq)]

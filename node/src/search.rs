@@ -19,7 +19,7 @@
 use crate::error::Result;
 use crate::indexing::Indexing;
 use crate::net::{self, wire};
-use crate::routing::{Placement, Routing};
+use crate::routing::{OWNER_SLACK, Placement, Routing};
 use libp2p::PeerId;
 use peersearch_indexer::{Hit, SearchResults, TermStats};
 use peersearch_web::api::{ApiHit, PeerCounts, Scope, SearchParams, SearchResponse};
@@ -237,11 +237,6 @@ async fn fan_out(
     }
     out
 }
-
-/// Peers beyond a site's R owners, in the root's view, whose hits of the site are still
-/// taken: views differ for a while after a peer joins or leaves, and a former owner keeps
-/// the documents until the hand-over is done.
-pub const OWNER_SLACK: usize = 2;
 
 /// Drop the hits of `answer` whose site its peer does not own in `placement` (R plus
 /// [`OWNER_SLACK`]): a peer can only vouch for the sites it holds by the network's rule, so a

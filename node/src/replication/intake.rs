@@ -3,11 +3,13 @@
 //! this peer is the site's primary and parked otherwise.
 
 use super::Replication;
-use crate::error::Result;
+use super::screen::{Screened, screen};
+use crate::error::{Error, Result};
 use crate::link::Link;
 use crate::net::{self, wire};
 use libp2p::PeerId;
 use peersearch_crawler::{NormalizedUrl, Seed, SiteState};
+use tracing::{debug, warn};
 
 impl Replication {
     /// Answer a replication request: store documents (acknowledged after commit), crawled
@@ -29,6 +31,26 @@ impl Replication {
     }
 
     async fn intake(&self, from: PeerId, request: wire::ReplicateRequest) -> Result<u32> {
+        let placement = self.placement().await.with_peer(from);
+        let now = i64::try_from(crate::clock::now_unix()).unwrap_or(i64::MAX);
+        let request = match screen(request, from, &placement, now) {
+            Screened::Take { request, forged } => {
+                if forged {
+                    warn!(peer = %from, site = request.site, "forged documents in a replica batch");
+                    let _ = self.inner.net.report_misbehaviour(from).await;
+                }
+                *request
+            }
+            Screened::Refuse { why, forged } => {
+                if forged {
+                    warn!(peer = %from, why, "forged replica batch");
+                    let _ = self.inner.net.report_misbehaviour(from).await;
+                } else {
+                    debug!(peer = %from, why, "replica batch refused");
+                }
+                return Err(Error::Refused(why));
+            }
+        };
         let mut stored = 0;
         // The votes first: they only add (a merge is a set union), so a message seen twice
         // or from several owners changes nothing more.

@@ -15,6 +15,7 @@ pub mod handover;
 mod intake;
 mod maintenance;
 mod out;
+mod screen;
 
 pub use out::size_batches;
 
