@@ -48,6 +48,9 @@ pub enum Error {
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// A hostile test mode this build does not have (feature `hostile`).
+    #[error("{0}")]
+    Hostile(String),
     /// A peer asked for something this peer refuses (a claim by a peer farther from the site).
     #[error("refused: {0}")]
     Refused(String),

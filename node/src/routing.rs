@@ -206,6 +206,8 @@ impl Routing {
 
     /// Validate seeds, then route them to their owners.
     pub async fn submit(&self, urls: Vec<String>) -> CrawlResponse {
+        #[cfg(feature = "test-hooks")]
+        crate::net::hooks::Hooks::from_env().note_seeds(&urls);
         let mut resp = CrawlResponse::default();
         let mut items = Vec::new();
         let mut accepted_raw = Vec::new();

@@ -123,6 +123,8 @@ async fn open_data_dir(config: &PeerConfig) -> Result<(File, Arc<Shard>, Crawler
 pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
     #[cfg(feature = "test-hooks")]
     crate::parent_watch::spawn_if_asked();
+    #[cfg(feature = "test-hooks")]
+    net::hooks::check_env().map_err(Error::Hostile)?;
     let (lock, shard, crawler) = open_data_dir(&config).await?;
     let (outbox, parked) = store::open(&config.data_dir.join("node.redb")).await?;
     let anchors = Anchors::open(&config.data_dir.join("anchors.redb")).await?;
@@ -219,6 +221,13 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
         coordination.clone(),
     ));
     tasks.spawn(routing.clone().run_router(coordination.clone()));
+    #[cfg(feature = "test-hooks")]
+    if net::hooks::Hooks::from_env().poisons_replicas() {
+        tasks.spawn(net::hooks::poison_replicas(
+            net.clone(),
+            coordination.clone(),
+        ));
+    }
     tasks.spawn(replication.run_maintenance(coordination.clone()));
     tasks.spawn(claims.run());
     tasks.spawn(telemetry::run_history(

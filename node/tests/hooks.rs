@@ -66,3 +66,23 @@ async fn the_oversized_hook_sends_a_frame_over_the_cap_and_the_reader_refuses_it
         "{err}"
     );
 }
+
+/// A peer asked for a hostile mode its build does not have refuses to start, and says why:
+/// silently honest, it would make an attack test pass for the wrong reason.
+#[test]
+fn an_unknown_hostile_mode_stops_the_peer_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_peersearch"))
+        .args(["start", "--data-dir"])
+        .arg(dir.path())
+        .args(["--http", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .env("PEERSEARCH_HOSTILE", "no-such-mode")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the peer started");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PEERSEARCH_HOSTILE=no-such-mode") && stderr.contains("poison-results"),
+        "{stderr}"
+    );
+}

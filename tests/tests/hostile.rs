@@ -13,6 +13,13 @@
 //!   slips in a spam URL. The root recomputes every score from the hit's evidence with the
 //!   statistics it sent, so no poisoned hit or title is ever shown; the peer is banned after
 //!   three answers, and the honest co-owners' copies give the central peer's top 10.
+//! - **Replica poisoning** (`poison_replicas`, at R=1): a peer that owns none of the sites
+//!   (it is outside each site's owner and the owners' slack of 2) sends every peer, every second,
+//!   replica batches of the sites whose URLs were seeded through it: every page as a
+//!   `poisoned` document, and the same URLs as deletes, crawled and done URLs. The owners
+//!   refuse all of it, so nothing is deleted or rewritten and the top 10 stay the central
+//!   ones; once it also sends documents fetched ten years ahead (a forgery no honest peer
+//!   makes), every honest peer bans it.
 
 use axum::Router;
 use peersearch_tests::fixture::{Bound, Rng, Server, numbered_pages_router};
@@ -26,6 +33,8 @@ use std::time::Duration;
 
 const HONEST: usize = 4;
 const R: usize = 2;
+/// The replica-poisoning network's R.
+const REPLICA_R: usize = 1;
 const SITES: usize = 4;
 const PAGES: usize = 6;
 /// Ports bound to pick the sites from: each is free of the hostile peer with probability
@@ -105,6 +114,30 @@ async fn sites_for(hostile: &str, peers: &[String], hostile_owns: bool) -> Vec<S
         }
     }
     let chosen: Vec<Bound> = owned.into_iter().chain(free).collect();
+    serve_sites(chosen)
+}
+
+/// [`SITES`] linked sites on ports where `hostile` is outside every site's owners and
+/// their slack at R=1 (R + 2 = the 3 peers closest to the site, of 5). (At R=2 that would
+/// leave only the farthest place, whose share of the key space can be tiny for one set of
+/// peer ids; the 2 farthest places hold a quarter of it or more in all but rare layouts.)
+async fn far_sites(hostile: &str, peers: &[String]) -> Vec<Server> {
+    let mut chosen = Vec::new();
+    for _ in 0..CANDIDATE_PORTS {
+        let b = Server::bind().await.unwrap();
+        let near = ownership::owners(&b.addr.to_string(), peers, REPLICA_R + 2);
+        if !near.iter().any(|p| p == hostile) {
+            chosen.push(b);
+            if chosen.len() == SITES {
+                break;
+            }
+        }
+    }
+    serve_sites(chosen)
+}
+
+/// Serve [`SITES`] linked fixture sites on `chosen`.
+fn serve_sites(chosen: Vec<Bound>) -> Vec<Server> {
     assert_eq!(chosen.len(), SITES, "too few ports with the owners wanted");
     let urls: Vec<String> = chosen.iter().map(|b| b.url("")).collect();
     chosen
@@ -313,6 +346,154 @@ async fn hostile_network(mode: Mode) {
             assert!(!banned(p, other), "{} banned honest {other}", p.peer_id());
         }
     }
+    drop(sites);
+}
+
+/// The `poison_replicas` rounds `peer` logged.
+fn forged_rounds(peer: &PeerProcess) -> usize {
+    let log = std::fs::read_to_string(&peer.log_path).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.contains("sent forged replica batches"))
+        .count()
+}
+
+/// Every honest peer's documents, and no `poisoned` one anywhere.
+async fn docs_and_no_poison(peers: &[PeerProcess]) -> u64 {
+    let mut total = 0;
+    for p in &peers[..HONEST] {
+        let st: Value = p.get_json("/api/status").await.unwrap();
+        total += st["docs_indexed"].as_u64().unwrap();
+        let v = p
+            .search("poisoned replica", "&scope=local&limit=10")
+            .await
+            .unwrap();
+        assert_eq!(
+            v["total_hits"],
+            0,
+            "{} stored a forged replica: {v}",
+            p.peer_id()
+        );
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_replicas_are_refused_and_their_peer_is_banned() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut peers = start_network_with(dir.path(), HONEST, &args(REPLICA_R), &env())
+        .await
+        .unwrap();
+    let hostile = PeerProcess::spawn(
+        &dir.path().join("hostile"),
+        &PeerOptions {
+            args: [
+                args(REPLICA_R),
+                vec!["--bootstrap".into(), peers[0].p2p_addr()],
+            ]
+            .concat(),
+            env: [
+                env(),
+                vec![("PEERSEARCH_TEST_MISBEHAVE".into(), "poison_replicas".into())],
+            ]
+            .concat(),
+        },
+    )
+    .await
+    .unwrap();
+    let hostile_id = hostile.peer_id();
+    peers.push(hostile);
+    wait_mesh(&peers, HONEST).await.unwrap();
+    let ids: Vec<String> = peers.iter().map(PeerProcess::peer_id).collect();
+    let sites = far_sites(&hostile_id, &ids).await;
+    // Every page a seed, so that the hostile peer knows every URL it attacks.
+    let seeds: Vec<String> = sites
+        .iter()
+        .flat_map(|s| {
+            std::iter::once(s.url("/")).chain((0..PAGES).map(|n| s.url(&format!("/p/{n}.html"))))
+        })
+        .collect();
+    let central = PeerProcess::spawn(
+        &dir.path().join("central"),
+        &PeerOptions {
+            args: args(1),
+            env: env(),
+        },
+    )
+    .await
+    .unwrap();
+    central.seed(&seeds).await.unwrap();
+    // Through the hostile peer: it routes them to their owners (honestly) and remembers them.
+    peers[HONEST].seed(&seeds).await.unwrap();
+    central
+        .wait_crawl_idle(Duration::from_secs(60))
+        .await
+        .unwrap();
+    wait_network_idle(&peers, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let held = (seeds.len() * REPLICA_R) as u64;
+    assert_eq!(
+        docs_and_no_poison(&peers).await,
+        held,
+        "every page on its R owners"
+    );
+
+    // Five more rounds of batches that look honest, against the full index.
+    let before = forged_rounds(&peers[HONEST]);
+    for _ in 0..100 {
+        if forged_rounds(&peers[HONEST]) >= before + 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        forged_rounds(&peers[HONEST]) >= before + 5,
+        "the hostile peer sends its rounds: {}",
+        peers[HONEST].log_tail()
+    );
+    assert_eq!(
+        docs_and_no_poison(&peers).await,
+        held,
+        "nothing deleted or replaced"
+    );
+    let queries = queries();
+    let root = &peers[1];
+    let got = settled_top10(root, &queries, "").await.unwrap();
+    let expected = settled_top10(&central, &queries, "").await.unwrap();
+    assert!(
+        expected.iter().filter(|a| !a.is_empty()).count() >= queries.len() / 2,
+        "too few queries match anything: {expected:?}"
+    );
+    assert_eq!(got, expected, "the root's top 10 are the central ones");
+    for p in &peers[..HONEST] {
+        assert!(
+            !banned(p, &hostile_id),
+            "refused for ownership alone: no ban"
+        );
+    }
+
+    // Seeded again, it adds far-future fetch times: a forgery every honest peer bans.
+    peers[HONEST].seed(&seeds[..1]).await.unwrap();
+    for _ in 0..150 {
+        if peers[..HONEST].iter().all(|p| banned(p, &hostile_id)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for p in &peers[..HONEST] {
+        assert!(
+            banned(p, &hostile_id),
+            "{} did not ban the forger",
+            p.peer_id()
+        );
+        for other in &ids[..HONEST] {
+            assert!(!banned(p, other), "{} banned honest {other}", p.peer_id());
+        }
+    }
+    assert_eq!(docs_and_no_poison(&peers).await, held);
+    let v = root.search(&queries[0], "&limit=10").await.unwrap();
+    assert!(!poisoned(&v), "{v}");
     drop(sites);
 }
 

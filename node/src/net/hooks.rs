@@ -1,6 +1,9 @@
-//! Test hooks (cargo feature `test-hooks`, compiled only into the binary this package's own
-//! tests run): misbehaviour that the hostile-peer and slow-peer tests need, read from the
-//! environment once.
+//! Test hooks (cargo feature `test-hooks`, or `hostile`, which is the same; compiled only into
+//! the binary this package's own tests run, or a build that asks for it): misbehaviour that
+//! the hostile-peer and slow-peer tests need, read from the environment once. A mode is named
+//! by `PEERSEARCH_HOSTILE=<mode>` (`poison-results`, ...) or, as the tests do,
+//! `PEERSEARCH_TEST_MISBEHAVE=<mode>` (`poison_results`, ...); a mode this build does not
+//! have stops the peer at start ([`check_env`]).
 //!
 //! - `PEERSEARCH_TEST_STALL_SEARCH_MS=N`: the leaf answers every search N ms late.
 //! - `PEERSEARCH_TEST_MISBEHAVE=flood`: the leaf answers with 10 000 fake hits, far more than
@@ -21,6 +24,15 @@
 //!   evidence kept, so that the score no longer follows from it), every title rewritten to
 //!   `poisoned`, and one extra hit `http://spam.example/` with score 10^6 (evidence copied
 //!   from the first hit).
+//! - `PEERSEARCH_TEST_MISBEHAVE=poison_replicas`: the peer remembers the URLs submitted to it
+//!   as seeds (it routes them honestly) and, every second for [`POISON_REPLICA_ROUNDS`]
+//!   rounds, sends every live peer forged replica batches of every seeded site
+//!   ([`Hooks::forged_replica_batches`]): one that looks honest (every seeded URL as a
+//!   document titled `poisoned`, fetched now, and the same URLs as deletes, crawled URLs and
+//!   done URLs of a crawl state); once seeds were submitted to it a second time, also the
+//!   same documents fetched ten years ahead. Receivers refuse what the sender does not own
+//!   (`crate::replication`), and the far-future batch is a forgery that gets the peer banned
+//!   (so the test lets the first kind run against a full index before it sends the second).
 
 use super::wire;
 use peersearch_indexer::{TermStats, term_key};
@@ -40,7 +52,12 @@ pub enum Misbehave {
     PoisonStats,
     /// Search answers with raised scores, rewritten titles and a spam hit.
     PoisonResults,
+    /// Forged replica batches of the seeded sites, sent to every peer.
+    PoisonReplicas,
 }
+
+/// How many rounds of forged replica batches a `poison_replicas` peer sends (one a second).
+pub const POISON_REPLICA_ROUNDS: u32 = 300;
 
 /// The count a `poison_stats` peer claims: documents, and holders of every query term.
 pub const POISON_COUNT: u64 = 1 << 60;
@@ -58,21 +75,15 @@ pub struct Hooks {
 }
 
 impl Hooks {
-    /// The hooks the environment asks for.
+    /// The hooks the environment asks for (an unknown mode counts as none; [`check_env`]
+    /// refuses it at start).
     pub fn from_env() -> Hooks {
         *HOOKS.get_or_init(|| Hooks {
             stall: std::env::var("PEERSEARCH_TEST_STALL_SEARCH_MS")
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .map(Duration::from_millis),
-            misbehave: match std::env::var("PEERSEARCH_TEST_MISBEHAVE").as_deref() {
-                Ok("flood") => Some(Misbehave::Flood),
-                Ok("oversized") => Some(Misbehave::Oversized),
-                Ok("forge_doc") => Some(Misbehave::ForgeDoc),
-                Ok("poison_stats") => Some(Misbehave::PoisonStats),
-                Ok("poison_results") => Some(Misbehave::PoisonResults),
-                _ => None,
-            },
+            misbehave: mode_from_env().ok().flatten(),
         })
     }
 
@@ -85,7 +96,10 @@ impl Hooks {
         let big = match self.misbehave? {
             Misbehave::Flood => false,
             Misbehave::Oversized => true,
-            Misbehave::ForgeDoc | Misbehave::PoisonStats | Misbehave::PoisonResults => {
+            Misbehave::ForgeDoc
+            | Misbehave::PoisonStats
+            | Misbehave::PoisonResults
+            | Misbehave::PoisonReplicas => {
                 return None;
             }
         };
@@ -170,7 +184,160 @@ impl Hooks {
     }
 }
 
+impl Hooks {
+    /// Whether this peer forges replica batches (`poison_replicas`).
+    pub fn poisons_replicas(&self) -> bool {
+        self.misbehave == Some(Misbehave::PoisonReplicas)
+    }
+
+    /// With `poison_replicas`, remember seeds submitted to this peer: the victims.
+    pub fn note_seeds(&self, urls: &[String]) {
+        if self.poisons_replicas() {
+            lock_victims().extend(urls.iter().cloned());
+            SEEDINGS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// The forged batches of one round at unix time `now`: per seeded site, one that looks
+    /// honest and, after a second seeding, one with fetch times ten years ahead.
+    pub fn forged_replica_batches(&self, now: i64) -> Vec<wire::ReplicateRequest> {
+        let mut by_site: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for raw in lock_victims().iter() {
+            if let Ok(u) = peersearch_crawler::normalize(raw, None) {
+                by_site.entry(u.site()).or_default().push(u.to_string());
+            }
+        }
+        let mut out = Vec::new();
+        for (site, urls) in by_site {
+            let ahead = (SEEDINGS.load(std::sync::atomic::Ordering::SeqCst) >= 2)
+                .then_some(now + 10 * 365 * 86_400);
+            for fetched_at in std::iter::once(now).chain(ahead) {
+                let docs = urls
+                    .iter()
+                    .map(|u| peersearch_indexer::Document {
+                        url: u.clone(),
+                        site: site.clone(),
+                        title: "poisoned".into(),
+                        body: "poisoned replica".into(),
+                        fetched_at,
+                        ..Default::default()
+                    })
+                    .collect();
+                let done = urls
+                    .iter()
+                    .filter_map(|u| peersearch_crawler::normalize(u, None).ok())
+                    .map(|url| peersearch_crawler::DoneUrl { url, fetched_at })
+                    .collect();
+                out.push(wire::ReplicateRequest {
+                    site: site.clone(),
+                    docs,
+                    site_state: Some(peersearch_crawler::SiteState {
+                        site: site.clone(),
+                        queued: Vec::new(),
+                        done,
+                    }),
+                    deletes: urls.clone(),
+                    crawled: urls.clone(),
+                    ..Default::default()
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Send forged replica batches to every live peer, a round a second (`poison_replicas`).
+pub async fn poison_replicas(net: super::Client, stop: tokio_util::sync::CancellationToken) {
+    let hooks = Hooks::from_env();
+    for round in 1..=POISON_REPLICA_ROUNDS {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.cancelled() => return,
+        }
+        let now = i64::try_from(crate::clock::now_unix()).unwrap_or(i64::MAX);
+        let batches = hooks.forged_replica_batches(now);
+        if batches.is_empty() {
+            continue;
+        }
+        let peers = net.live_peers().await.unwrap_or_default();
+        let mut refused = 0;
+        for peer in &peers {
+            for b in &batches {
+                if net.replicate(*peer, b.clone()).await.is_err() {
+                    refused += 1;
+                }
+            }
+        }
+        tracing::info!(
+            round,
+            peers = peers.len(),
+            batches = batches.len(),
+            refused,
+            "sent forged replica batches"
+        );
+    }
+}
+
+/// How many times seeds were submitted to this peer.
+static SEEDINGS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+static VICTIMS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn lock_victims() -> std::sync::MutexGuard<'static, Vec<String>> {
+    VICTIMS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 static HOOKS: OnceLock<Hooks> = OnceLock::new();
+
+/// The modes by name: `PEERSEARCH_HOSTILE` takes the first spelling, the older
+/// `PEERSEARCH_TEST_MISBEHAVE` the second.
+const MODES: [(&str, &str, Misbehave); 6] = [
+    ("flood", "flood", Misbehave::Flood),
+    ("oversized", "oversized", Misbehave::Oversized),
+    ("forge-doc", "forge_doc", Misbehave::ForgeDoc),
+    ("poison-stats", "poison_stats", Misbehave::PoisonStats),
+    ("poison-results", "poison_results", Misbehave::PoisonResults),
+    (
+        "poison-replicas",
+        "poison_replicas",
+        Misbehave::PoisonReplicas,
+    ),
+];
+
+/// The misbehaviour `PEERSEARCH_HOSTILE` (or `PEERSEARCH_TEST_MISBEHAVE`) names; an error
+/// naming the known modes when it names none of them.
+fn mode_from_env() -> Result<Option<Misbehave>, String> {
+    let (var, value) = match (
+        std::env::var("PEERSEARCH_HOSTILE"),
+        std::env::var("PEERSEARCH_TEST_MISBEHAVE"),
+    ) {
+        (Ok(v), _) if !v.is_empty() => ("PEERSEARCH_HOSTILE", v),
+        (_, Ok(v)) if !v.is_empty() => ("PEERSEARCH_TEST_MISBEHAVE", v),
+        _ => return Ok(None),
+    };
+    parse_mode(var, &value).map(Some)
+}
+
+/// The mode `value` of variable `var` names.
+fn parse_mode(var: &str, value: &str) -> Result<Misbehave, String> {
+    MODES
+        .iter()
+        .find(|(kebab, snake, _)| value == *kebab || value == *snake)
+        .map(|(_, _, m)| *m)
+        .ok_or_else(|| {
+            let known: Vec<&str> = MODES.iter().map(|(k, _, _)| *k).collect();
+            format!(
+                "{var}={value}: not a mode this build has (it has: {})",
+                known.join(", ")
+            )
+        })
+}
+
+/// Refuse to start with a hostile mode this build does not have: a peer asked to misbehave
+/// that silently behaves would make an attack test pass for the wrong reason.
+pub fn check_env() -> Result<(), String> {
+    mode_from_env().map(|_| ())
+}
 
 /// Whether this peer's codec writes responses over the protocol's cap (the `oversized` hook).
 pub fn answers_over_the_cap() -> bool {
@@ -186,6 +353,21 @@ mod tests {
             stall: None,
             misbehave: Some(misbehave),
         }
+    }
+
+    #[test]
+    fn modes_are_named_both_ways_and_an_unknown_one_is_an_error() {
+        assert_eq!(
+            parse_mode("PEERSEARCH_HOSTILE", "poison-results"),
+            Ok(Misbehave::PoisonResults)
+        );
+        assert_eq!(
+            parse_mode("PEERSEARCH_TEST_MISBEHAVE", "poison_replicas"),
+            Ok(Misbehave::PoisonReplicas)
+        );
+        let err = parse_mode("PEERSEARCH_HOSTILE", "claim-all").unwrap_err();
+        assert!(err.contains("PEERSEARCH_HOSTILE=claim-all"), "{err}");
+        assert!(err.contains("poison-stats"), "{err}");
     }
 
     #[tokio::test]
