@@ -228,6 +228,10 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
             coordination.clone(),
         ));
     }
+    #[cfg(feature = "test-hooks")]
+    if net::hooks::Hooks::from_env().floods_queries() {
+        tasks.spawn(net::hooks::flood_queries(net.clone(), coordination.clone()));
+    }
     tasks.spawn(replication.run_maintenance(coordination.clone()));
     tasks.spawn(claims.run());
     tasks.spawn(telemetry::run_history(

@@ -20,6 +20,11 @@
 //!   refuse all of it, so nothing is deleted or rewritten and the top 10 stay the central
 //!   ones; once it also sends documents fetched ten years ahead (a forgery no honest peer
 //!   makes), every honest peer bans it.
+//! - **Query flood** (`flood_queries`): once seeded, a peer keeps 96 searches in flight to
+//!   every other peer. Each peer answers at most 32 requests of a protocol from one peer at a
+//!   time and refuses the rest at once as busy (`node/src/net/inflight.rs`), so an honest
+//!   root's queries are answered by every honest peer and give the answers they gave before
+//!   the flood.
 
 use axum::Router;
 use peersearch_tests::fixture::{Bound, Rng, Server, numbered_pages_router};
@@ -494,6 +499,121 @@ async fn forged_replicas_are_refused_and_their_peer_is_banned() {
     assert_eq!(docs_and_no_poison(&peers).await, held);
     let v = root.search(&queries[0], "&limit=10").await.unwrap();
     assert!(!poisoned(&v), "{v}");
+    drop(sites);
+}
+
+/// The last `busy` count a flooding peer logged.
+fn flood_busy(peer: &PeerProcess) -> u64 {
+    let log = std::fs::read_to_string(&peer.log_path).unwrap_or_default();
+    log.lines()
+        .rev()
+        .find(|l| l.contains("flooding searches"))
+        .and_then(|l| l.split("busy=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resident memory of a peer process, in MiB (a measurement to print).
+fn rss_mib(peer: &PeerProcess) -> u64 {
+    let Some(pid) = peer.pid() else { return 0 };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_flood_is_bounded_and_honest_queries_stay_whole() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut peers = start_network_with(dir.path(), HONEST, &args(R), &env())
+        .await
+        .unwrap();
+    let flooder = PeerProcess::spawn(
+        &dir.path().join("flooder"),
+        &PeerOptions {
+            args: [args(R), vec!["--bootstrap".into(), peers[0].p2p_addr()]].concat(),
+            env: [
+                env(),
+                vec![("PEERSEARCH_TEST_MISBEHAVE".into(), "flood_queries".into())],
+            ]
+            .concat(),
+        },
+    )
+    .await
+    .unwrap();
+    let flooder_id = flooder.peer_id();
+    peers.push(flooder);
+    wait_mesh(&peers, HONEST).await.unwrap();
+    let ids: Vec<String> = peers.iter().map(PeerProcess::peer_id).collect();
+    let sites = sites_for(&flooder_id, &ids, false).await;
+    let seeds: Vec<String> = sites.iter().map(|s| s.url("/")).collect();
+    peers[0].seed(&seeds).await.unwrap();
+    wait_network_idle(&peers, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let queries = queries();
+    let root = &peers[1];
+    let before = settled_top10(root, &queries, "").await.unwrap();
+    assert!(
+        before.iter().filter(|a| !a.is_empty()).count() >= queries.len() / 2,
+        "too few queries match anything: {before:?}"
+    );
+    let rss_before: Vec<u64> = peers[..HONEST].iter().map(rss_mib).collect();
+    let mut took_before = Vec::new();
+    for q in &queries {
+        let v = root.search(q, "&limit=10&timeout_ms=5000").await.unwrap();
+        took_before.push(v["took_ms"].as_u64().unwrap_or(0));
+    }
+
+    // Seeding the flooder starts its flood; wait until the bound turns requests away.
+    peers[HONEST].seed(&seeds[..1]).await.unwrap();
+    for _ in 0..300 {
+        if flood_busy(&peers[HONEST]) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        flood_busy(&peers[HONEST]) > 0,
+        "no request of the flood was refused as busy: {}",
+        peers[HONEST].log_tail()
+    );
+    // Honest queries in the flood: whole, and the answers of before.
+    let mut took_during = Vec::new();
+    for (q, want) in queries.iter().zip(&before) {
+        let v = root.search(q, "&limit=10&timeout_ms=5000").await.unwrap();
+        took_during.push(v["took_ms"].as_u64().unwrap_or(0));
+        // Every honest peer answers (the flooder, whose own outbound flood shares its
+        // connections, may not: it owns none of the sites).
+        assert!(
+            v["peers"]["answered"].as_u64() >= Some(HONEST as u64),
+            "{q:?} in the flood: {v}"
+        );
+        let have: Vec<(String, f64)> = v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|h| Some((h["url"].as_str()?.to_string(), h["score"].as_f64()?)))
+            .collect();
+        assert_eq!(&have, want, "{q:?}: another answer in the flood");
+    }
+    let rss_during: Vec<u64> = peers[..HONEST].iter().map(rss_mib).collect();
+    println!(
+        "honest peers' resident MiB before the flood {rss_before:?}, during {rss_during:?}; \
+         the root's took_ms before {took_before:?}, during {took_during:?}; \
+         flood requests refused busy so far: {}",
+        flood_busy(&peers[HONEST])
+    );
+    for p in &peers[..HONEST] {
+        for other in &ids[..HONEST] {
+            assert!(!banned(p, other), "{} banned honest {other}", p.peer_id());
+        }
+    }
     drop(sites);
 }
 

@@ -128,6 +128,9 @@ pub struct Responder<T> {
     channel: ResponseChannel<Reply<T>>,
     actions: mpsc::UnboundedSender<ResponseAction>,
     deliver: fn(&mut Behaviour, ResponseChannel<Reply<T>>, Reply<T>),
+    /// The request's place among its peer's requests in flight, held until the answer is
+    /// delivered.
+    slot: Option<super::inflight::Slot>,
 }
 
 impl<T> fmt::Debug for Responder<T> {
@@ -143,11 +146,13 @@ impl<T: Send + 'static> Responder<T> {
         channel: ResponseChannel<Reply<T>>,
         actions: mpsc::UnboundedSender<ResponseAction>,
         deliver: fn(&mut Behaviour, ResponseChannel<Reply<T>>, Reply<T>),
+        slot: Option<super::inflight::Slot>,
     ) -> Self {
         Self {
             channel,
             actions,
             deliver,
+            slot,
         }
     }
 
@@ -171,10 +176,12 @@ impl<T: Send + 'static> Responder<T> {
             channel,
             actions,
             deliver,
+            slot,
         } = self;
         actions
             .send(Box::new(move |b: &mut Behaviour| {
-                deliver(b, channel, reply)
+                deliver(b, channel, reply);
+                drop(slot);
             }))
             .map_err(|_| Error::Shutdown)
     }

@@ -36,7 +36,7 @@
 
 use super::wire;
 use peersearch_indexer::{TermStats, term_key};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// How a hostile test peer answers searches.
@@ -54,7 +54,14 @@ pub enum Misbehave {
     PoisonResults,
     /// Forged replica batches of the seeded sites, sent to every peer.
     PoisonReplicas,
+    /// Search requests to every peer, as many at once as the transport lets through.
+    FloodQueries,
 }
+
+/// Searches a `flood-queries` peer keeps in flight to each peer.
+pub const FLOOD_IN_FLIGHT: usize = 96;
+/// How long a `flood-queries` peer floods after its first seeding.
+pub const FLOOD_FOR: Duration = Duration::from_secs(120);
 
 /// How many rounds of forged replica batches a `poison_replicas` peer sends (one a second).
 pub const POISON_REPLICA_ROUNDS: u32 = 300;
@@ -99,7 +106,8 @@ impl Hooks {
             Misbehave::ForgeDoc
             | Misbehave::PoisonStats
             | Misbehave::PoisonResults
-            | Misbehave::PoisonReplicas => {
+            | Misbehave::PoisonReplicas
+            | Misbehave::FloodQueries => {
                 return None;
             }
         };
@@ -190,9 +198,15 @@ impl Hooks {
         self.misbehave == Some(Misbehave::PoisonReplicas)
     }
 
-    /// With `poison_replicas`, remember seeds submitted to this peer: the victims.
+    /// Whether this peer floods others with searches (`flood-queries`).
+    pub fn floods_queries(&self) -> bool {
+        self.misbehave == Some(Misbehave::FloodQueries)
+    }
+
+    /// With `poison_replicas`, remember seeds submitted to this peer: the victims (and with
+    /// `flood-queries`, the signal to start).
     pub fn note_seeds(&self, urls: &[String]) {
-        if self.poisons_replicas() {
+        if self.poisons_replicas() || self.floods_queries() {
             lock_victims().extend(urls.iter().cloned());
             SEEDINGS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
@@ -281,6 +295,68 @@ pub async fn poison_replicas(net: super::Client, stop: tokio_util::sync::Cancell
 /// How many times seeds were submitted to this peer.
 static SEEDINGS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
+/// Flood every live peer with searches, [`FLOOD_IN_FLIGHT`] at a time each, for
+/// [`FLOOD_FOR`] after the first seeding (`flood-queries`); log what came back each second.
+pub async fn flood_queries(net: super::Client, stop: tokio_util::sync::CancellationToken) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    while SEEDINGS.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+    let (answered, busy, failed) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let until = tokio::time::Instant::now() + FLOOD_FOR;
+    let mut flights = tokio::task::JoinSet::new();
+    let mut next_log = tokio::time::Instant::now();
+    while tokio::time::Instant::now() < until && !stop.is_cancelled() {
+        let peers = net.live_peers().await.unwrap_or_default();
+        while flights.len() < FLOOD_IN_FLIGHT * peers.len().max(1) {
+            for peer in &peers {
+                let (net, answered, busy, failed) =
+                    (net.clone(), answered.clone(), busy.clone(), failed.clone());
+                let peer = *peer;
+                flights.spawn(async move {
+                    let request = wire::SearchRequest {
+                        query: "page site text".into(),
+                        top_k: 10,
+                        stats: None,
+                        evidence: true,
+                    };
+                    match net.search(peer, request, Duration::from_secs(10)).await {
+                        Ok(_) => answered.fetch_add(1, Relaxed),
+                        Err(super::Error::Remote(m)) if m.contains("busy") => {
+                            busy.fetch_add(1, Relaxed)
+                        }
+                        Err(_) => failed.fetch_add(1, Relaxed),
+                    };
+                });
+            }
+            if peers.is_empty() {
+                break;
+            }
+        }
+        tokio::select! {
+            _ = flights.join_next() => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        if tokio::time::Instant::now() >= next_log {
+            next_log += Duration::from_secs(1);
+            tracing::info!(
+                answered = answered.load(Relaxed),
+                busy = busy.load(Relaxed),
+                failed = failed.load(Relaxed),
+                "flooding searches"
+            );
+        }
+    }
+    flights.abort_all();
+}
+
 static VICTIMS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 fn lock_victims() -> std::sync::MutexGuard<'static, Vec<String>> {
@@ -291,7 +367,7 @@ static HOOKS: OnceLock<Hooks> = OnceLock::new();
 
 /// The modes by name: `PEERSEARCH_HOSTILE` takes the first spelling, the older
 /// `PEERSEARCH_TEST_MISBEHAVE` the second.
-const MODES: [(&str, &str, Misbehave); 6] = [
+const MODES: [(&str, &str, Misbehave); 7] = [
     ("flood", "flood", Misbehave::Flood),
     ("oversized", "oversized", Misbehave::Oversized),
     ("forge-doc", "forge_doc", Misbehave::ForgeDoc),
@@ -302,6 +378,7 @@ const MODES: [(&str, &str, Misbehave); 6] = [
         "poison_replicas",
         Misbehave::PoisonReplicas,
     ),
+    ("flood-queries", "flood_queries", Misbehave::FloodQueries),
 ];
 
 /// The misbehaviour `PEERSEARCH_HOSTILE` (or `PEERSEARCH_TEST_MISBEHAVE`) names; an error

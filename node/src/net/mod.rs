@@ -46,6 +46,7 @@ mod fsutil;
 #[cfg(feature = "test-hooks")]
 pub(crate) mod hooks;
 mod identity;
+mod inflight;
 mod peers;
 pub mod wire;
 

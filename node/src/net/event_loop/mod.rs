@@ -95,6 +95,8 @@ struct State {
     doc: PendingMap<super::wire::DocResponse>,
     /// Peers to ban once the current event is handled (needs the swarm).
     to_ban: Vec<PeerId>,
+    /// Inbound requests in flight, per peer and protocol (bounded).
+    in_flight: super::inflight::InFlight,
 }
 
 /// Owns the swarm; drive it with [`EventLoop::run`].
@@ -171,6 +173,7 @@ pub fn new(config: NetConfig) -> Result<(Client, mpsc::Receiver<Event>, EventLoo
             claim: HashMap::new(),
             doc: HashMap::new(),
             to_ban: Vec::new(),
+            in_flight: Default::default(),
         },
     };
     event_loop.dial_seeds();

@@ -87,7 +87,14 @@ pub(super) fn handle_rr<Req, Resp: Send + 'static>(
                 // peersearch peer, whether or not identify has told us yet.
                 state.book.mark_peersearch(peer);
                 state.book.on_connected(peer);
-                let responder = Responder::new(channel, state.actions_tx.clone(), deliver);
+                let Some(slot) = state.in_flight.try_acquire(peer, protocol) else {
+                    tracing::debug!(%peer, protocol, "too many requests in flight; refused");
+                    let refused = Responder::new(channel, state.actions_tx.clone(), deliver, None);
+                    let _ = refused.fail(super::super::inflight::BUSY);
+                    return;
+                };
+                let responder =
+                    Responder::new(channel, state.actions_tx.clone(), deliver, Some(slot));
                 let event = inbound(peer, request, responder);
                 if let Err(mpsc::error::TrySendError::Full(_)) = state.events.try_send(event) {
                     tracing::warn!(%peer, protocol, "event channel full, dropping request");
