@@ -42,10 +42,13 @@ const R: usize = 2;
 const REPLICA_R: usize = 1;
 const SITES: usize = 4;
 const PAGES: usize = 6;
-/// Ports bound to pick the sites from: each is free of the hostile peer with probability
-/// 3/5 (R=2 of 5 peers) and has it as second owner with probability 1/5, so 64 give the
-/// sites wanted but for a chance of about 1 in 10^5.
-const CANDIDATE_PORTS: usize = 64;
+/// Ports bound (one at a time, until the sites wanted are found) to pick the sites from.
+/// Averaged over peer ids a port is free of the hostile peer with probability 3/5 (R=2 of 5
+/// peers) and has it as second owner with probability 1/5, but for one set of ids the share
+/// of the key space where the hostile peer holds a given place can be far smaller (XOR
+/// distance: a peer whose id shares a long prefix with another's is rarely second); 2048
+/// candidates cover a share down to about 1/200.
+const CANDIDATE_PORTS: usize = 2048;
 const LINK_TEXTS: [&str; 3] = ["field notes", "reference material", "further reading"];
 
 fn args(r: usize) -> Vec<String> {
@@ -125,7 +128,7 @@ async fn sites_for(hostile: &str, peers: &[String], hostile_owns: bool) -> Vec<S
 /// [`SITES`] linked sites on ports where `hostile` is outside every site's owners and
 /// their slack at R=1 (R + 2 = the 3 peers closest to the site, of 5). (At R=2 that would
 /// leave only the farthest place, whose share of the key space can be tiny for one set of
-/// peer ids; the 2 farthest places hold a quarter of it or more in all but rare layouts.)
+/// peer ids; the 2 farthest places hold far more of it.)
 async fn far_sites(hostile: &str, peers: &[String]) -> Vec<Server> {
     let mut chosen = Vec::new();
     for _ in 0..CANDIDATE_PORTS {
