@@ -24,7 +24,7 @@
 //!   every other peer. Each peer answers at most 32 requests of a protocol from one peer at a
 //!   time and refuses the rest at once as busy (`node/src/net/inflight.rs`), so an honest
 //!   root's queries are answered by every honest peer and give the answers they gave before
-//!   the flood.
+//!   the flood; and an honest root with 48 queries at once still gets whole answers.
 
 use axum::Router;
 use peersearch_tests::fixture::{Bound, Rng, Server, numbered_pages_router};
@@ -566,6 +566,20 @@ async fn a_query_flood_is_bounded_and_honest_queries_stay_whole() {
         before.iter().filter(|a| !a.is_empty()).count() >= queries.len() / 2,
         "too few queries match anything: {before:?}"
     );
+    // A busy honest root first: 48 queries at once, more than the 32 requests a leaf takes
+    // from one peer at a time; none of them is turned away.
+    let many: Vec<String> = (0..48)
+        .map(|i| queries[i % queries.len()].clone())
+        .collect();
+    let answers = futures::future::join_all(
+        many.iter()
+            .map(|q| root.search(q, "&limit=10&timeout_ms=10000")),
+    )
+    .await;
+    for (q, v) in many.iter().zip(answers) {
+        let v = v.unwrap();
+        assert_eq!(v["partial"], false, "{q:?} among 48 at once: {v}");
+    }
     let rss_before: Vec<u64> = peers[..HONEST].iter().map(rss_mib).collect();
     let mut took_before = Vec::new();
     for q in &queries {
