@@ -203,6 +203,54 @@ enum Mode {
 /// anchor hand-offs enough for the answers to look settled before they are.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// [`HONEST`] honest peers at `r` and one hostile peer (the last) misbehaving as `mode`,
+/// meshed; with every peer's id.
+async fn network_with_hostile(
+    dir: &std::path::Path,
+    r: usize,
+    mode: &str,
+) -> (Vec<PeerProcess>, Vec<String>) {
+    let mut peers = start_network_with(dir, HONEST, &args(r), &env())
+        .await
+        .unwrap();
+    let hostile = PeerProcess::spawn(
+        &dir.join("hostile"),
+        &PeerOptions {
+            args: [args(r), vec!["--bootstrap".into(), peers[0].p2p_addr()]].concat(),
+            env: [
+                env(),
+                vec![("PEERSEARCH_TEST_MISBEHAVE".into(), mode.into())],
+            ]
+            .concat(),
+        },
+    )
+    .await
+    .unwrap();
+    peers.push(hostile);
+    wait_mesh(&peers, HONEST).await.unwrap();
+    let ids = peers.iter().map(PeerProcess::peer_id).collect();
+    (peers, ids)
+}
+
+/// The central peer: one peer that crawls `seeds` alone, idle when this returns.
+async fn central_of(dir: &std::path::Path, seeds: &[String]) -> PeerProcess {
+    let central = PeerProcess::spawn(
+        &dir.join("central"),
+        &PeerOptions {
+            args: args(1),
+            env: env(),
+        },
+    )
+    .await
+    .unwrap();
+    central.seed(seeds).await.unwrap();
+    central
+        .wait_crawl_idle(Duration::from_secs(60))
+        .await
+        .unwrap();
+    central
+}
+
 async fn hostile_network(mode: Mode) {
     let _turn = ONE_AT_A_TIME.lock().await;
     let misbehave = match mode {
@@ -212,44 +260,12 @@ async fn hostile_network(mode: Mode) {
     // A refused answer is a failed peer until the ban; refused statistics are not.
     let failing = u64::from(mode == Mode::Results);
     let dir = tempfile::tempdir().unwrap();
-    let mut peers = start_network_with(dir.path(), HONEST, &args(R), &env())
-        .await
-        .unwrap();
-    let hostile = PeerProcess::spawn(
-        &dir.path().join("hostile"),
-        &PeerOptions {
-            args: [args(R), vec!["--bootstrap".into(), peers[0].p2p_addr()]].concat(),
-            env: [
-                env(),
-                vec![("PEERSEARCH_TEST_MISBEHAVE".into(), misbehave.into())],
-            ]
-            .concat(),
-        },
-    )
-    .await
-    .unwrap();
-    let hostile_id = hostile.peer_id();
-    peers.push(hostile);
-    wait_mesh(&peers, HONEST).await.unwrap();
-    let ids: Vec<String> = peers.iter().map(PeerProcess::peer_id).collect();
+    let (peers, ids) = network_with_hostile(dir.path(), R, misbehave).await;
+    let hostile_id = ids[HONEST].clone();
     let sites = sites_for(&hostile_id, &ids, mode == Mode::Results).await;
     let seeds: Vec<String> = sites.iter().map(|s| s.url("/")).collect();
-
-    let central = PeerProcess::spawn(
-        &dir.path().join("central"),
-        &PeerOptions {
-            args: args(1),
-            env: env(),
-        },
-    )
-    .await
-    .unwrap();
-    central.seed(&seeds).await.unwrap();
+    let central = central_of(dir.path(), &seeds).await;
     peers[0].seed(&seeds).await.unwrap();
-    central
-        .wait_crawl_idle(Duration::from_secs(60))
-        .await
-        .unwrap();
     wait_network_idle(&peers, Duration::from_secs(60))
         .await
         .unwrap();
@@ -389,30 +405,8 @@ async fn docs_and_no_poison(peers: &[PeerProcess]) -> u64 {
 async fn forged_replicas_are_refused_and_their_peer_is_banned() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut peers = start_network_with(dir.path(), HONEST, &args(REPLICA_R), &env())
-        .await
-        .unwrap();
-    let hostile = PeerProcess::spawn(
-        &dir.path().join("hostile"),
-        &PeerOptions {
-            args: [
-                args(REPLICA_R),
-                vec!["--bootstrap".into(), peers[0].p2p_addr()],
-            ]
-            .concat(),
-            env: [
-                env(),
-                vec![("PEERSEARCH_TEST_MISBEHAVE".into(), "poison_replicas".into())],
-            ]
-            .concat(),
-        },
-    )
-    .await
-    .unwrap();
-    let hostile_id = hostile.peer_id();
-    peers.push(hostile);
-    wait_mesh(&peers, HONEST).await.unwrap();
-    let ids: Vec<String> = peers.iter().map(PeerProcess::peer_id).collect();
+    let (peers, ids) = network_with_hostile(dir.path(), REPLICA_R, "poison_replicas").await;
+    let hostile_id = ids[HONEST].clone();
     let sites = far_sites(&hostile_id, &ids).await;
     // Every page a seed, so that the hostile peer knows every URL it attacks.
     let seeds: Vec<String> = sites
@@ -421,22 +415,9 @@ async fn forged_replicas_are_refused_and_their_peer_is_banned() {
             std::iter::once(s.url("/")).chain((0..PAGES).map(|n| s.url(&format!("/p/{n}.html"))))
         })
         .collect();
-    let central = PeerProcess::spawn(
-        &dir.path().join("central"),
-        &PeerOptions {
-            args: args(1),
-            env: env(),
-        },
-    )
-    .await
-    .unwrap();
-    central.seed(&seeds).await.unwrap();
+    let central = central_of(dir.path(), &seeds).await;
     // Through the hostile peer: it routes them to their owners (honestly) and remembers them.
     peers[HONEST].seed(&seeds).await.unwrap();
-    central
-        .wait_crawl_idle(Duration::from_secs(60))
-        .await
-        .unwrap();
     wait_network_idle(&peers, Duration::from_secs(60))
         .await
         .unwrap();
@@ -533,26 +514,8 @@ fn rss_mib(peer: &PeerProcess) -> u64 {
 async fn a_query_flood_is_bounded_and_honest_queries_stay_whole() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut peers = start_network_with(dir.path(), HONEST, &args(R), &env())
-        .await
-        .unwrap();
-    let flooder = PeerProcess::spawn(
-        &dir.path().join("flooder"),
-        &PeerOptions {
-            args: [args(R), vec!["--bootstrap".into(), peers[0].p2p_addr()]].concat(),
-            env: [
-                env(),
-                vec![("PEERSEARCH_TEST_MISBEHAVE".into(), "flood_queries".into())],
-            ]
-            .concat(),
-        },
-    )
-    .await
-    .unwrap();
-    let flooder_id = flooder.peer_id();
-    peers.push(flooder);
-    wait_mesh(&peers, HONEST).await.unwrap();
-    let ids: Vec<String> = peers.iter().map(PeerProcess::peer_id).collect();
+    let (peers, ids) = network_with_hostile(dir.path(), R, "flood_queries").await;
+    let flooder_id = ids[HONEST].clone();
     let sites = sites_for(&flooder_id, &ids, false).await;
     let seeds: Vec<String> = sites.iter().map(|s| s.url("/")).collect();
     peers[0].seed(&seeds).await.unwrap();
