@@ -218,6 +218,7 @@ pub struct Client {
     commands: mpsc::Sender<Command>,
     local_peer_id: PeerId,
     traffic: Arc<Traffic>,
+    outbound: super::inflight::Outbound,
 }
 
 impl fmt::Debug for Client {
@@ -238,6 +239,7 @@ impl Client {
             commands,
             local_peer_id,
             traffic,
+            outbound: Default::default(),
         }
     }
 
@@ -259,6 +261,30 @@ impl Client {
     ) -> Result<T> {
         let (tx, rx) = oneshot::channel();
         let exchange = async {
+            self.commands
+                .send(make(tx))
+                .await
+                .map_err(|_| Error::Shutdown)?;
+            rx.await.map_err(|_| Error::Shutdown)
+        };
+        tokio::time::timeout(deadline, exchange)
+            .await
+            .map_err(|_| Error::Timeout)?
+    }
+
+    /// Send `peer` a request of `protocol` once this peer has fewer than
+    /// [`super::inflight::MAX_OUTBOUND_PER_PEER`] of them in flight to it, and wait for the
+    /// answer; the whole exchange, waiting for the turn included, within `deadline`.
+    async fn ask_peer<T>(
+        &self,
+        peer: PeerId,
+        protocol: &'static str,
+        deadline: Duration,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T> {
+        let exchange = async {
+            let _turn = self.outbound.turn(peer, protocol).await;
+            let (tx, rx) = oneshot::channel();
             self.commands
                 .send(make(tx))
                 .await
@@ -326,6 +352,21 @@ impl Client {
         request: SearchRequest,
         timeout: Duration,
     ) -> Result<SearchResponse> {
+        self.ask_peer(peer, "search", timeout, |tx| {
+            Command::Request(peer, OutboundRequest::Search(request, tx))
+        })
+        .await?
+    }
+
+    /// [`Client::search`] without this peer's outbound bound: the query flood of the
+    /// hostile-peer tests, which must reach the other peer's inbound bound.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) async fn search_unbounded(
+        &self,
+        peer: PeerId,
+        request: SearchRequest,
+        timeout: Duration,
+    ) -> Result<SearchResponse> {
         self.ask(timeout, |tx| {
             Command::Request(peer, OutboundRequest::Search(request, tx))
         })
@@ -339,7 +380,7 @@ impl Client {
         request: StatsRequest,
         timeout: Duration,
     ) -> Result<TermStats> {
-        self.ask(timeout, |tx| {
+        self.ask_peer(peer, "stats", timeout, |tx| {
             Command::Request(peer, OutboundRequest::Stats(request, tx))
         })
         .await?
@@ -347,9 +388,12 @@ impl Client {
 
     /// Hand URLs off to `peer`; `Ok` means it persisted them. Deadline: [`REQUEST_TIMEOUT`].
     pub async fn handoff(&self, peer: PeerId, request: HandoffRequest) -> Result<HandoffResponse> {
-        self.ask(REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE, |tx| {
-            Command::Request(peer, OutboundRequest::Handoff(request, tx))
-        })
+        self.ask_peer(
+            peer,
+            "handoff",
+            REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE,
+            |tx| Command::Request(peer, OutboundRequest::Handoff(request, tx)),
+        )
         .await?
     }
 
@@ -359,17 +403,23 @@ impl Client {
         peer: PeerId,
         request: ReplicateRequest,
     ) -> Result<ReplicateResponse> {
-        self.ask(REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE, |tx| {
-            Command::Request(peer, OutboundRequest::Replicate(request, tx))
-        })
+        self.ask_peer(
+            peer,
+            "replicate",
+            REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE,
+            |tx| Command::Request(peer, OutboundRequest::Replicate(request, tx)),
+        )
         .await?
     }
 
     /// Ask `peer` what it holds of a site. Deadline: [`REQUEST_TIMEOUT`].
     pub async fn digest(&self, peer: PeerId, request: DigestRequest) -> Result<DigestResponse> {
-        self.ask(REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE, |tx| {
-            Command::Request(peer, OutboundRequest::Digest(request, tx))
-        })
+        self.ask_peer(
+            peer,
+            "digest",
+            REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE,
+            |tx| Command::Request(peer, OutboundRequest::Digest(request, tx)),
+        )
         .await?
     }
 
@@ -384,7 +434,7 @@ impl Client {
     ) -> Result<DocResponse> {
         let url = request.url.clone();
         let resp = self
-            .ask(timeout, |tx| {
+            .ask_peer(peer, "doc", timeout, |tx| {
                 Command::Request(peer, OutboundRequest::Doc(request, tx))
             })
             .await??;
@@ -400,9 +450,12 @@ impl Client {
     /// Claim a site from `peer`: it yields the site's crawl and answers with its crawl
     /// state. Deadline: [`REQUEST_TIMEOUT`].
     pub async fn claim(&self, peer: PeerId, request: ClaimRequest) -> Result<ClaimResponse> {
-        self.ask(REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE, |tx| {
-            Command::Request(peer, OutboundRequest::Claim(request, tx))
-        })
+        self.ask_peer(
+            peer,
+            "claim",
+            REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE,
+            |tx| Command::Request(peer, OutboundRequest::Claim(request, tx)),
+        )
         .await?
     }
 }

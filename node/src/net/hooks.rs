@@ -327,7 +327,10 @@ pub async fn flood_queries(net: super::Client, stop: tokio_util::sync::Cancellat
                         stats: None,
                         evidence: true,
                     };
-                    match net.search(peer, request, Duration::from_secs(10)).await {
+                    match net
+                        .search_unbounded(peer, request, Duration::from_secs(10))
+                        .await
+                    {
                         Ok(_) => answered.fetch_add(1, Relaxed),
                         Err(super::Error::Remote(m)) if m.contains("busy") => {
                             busy.fetch_add(1, Relaxed)
