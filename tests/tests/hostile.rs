@@ -213,6 +213,10 @@ async fn network_with_hostile(
     let mut peers = start_network_with(dir, HONEST, &args(r), &env())
         .await
         .unwrap();
+    if mode == "poison_results" {
+        let honest: Vec<String> = peers.iter().map(PeerProcess::peer_id).collect();
+        write_key_of_a_second_owner(&dir.join("hostile"), &honest, r);
+    }
     let hostile = PeerProcess::spawn(
         &dir.join("hostile"),
         &PeerOptions {
@@ -230,6 +234,34 @@ async fn network_with_hostile(
     wait_mesh(&peers, HONEST).await.unwrap();
     let ids = peers.iter().map(PeerProcess::peer_id).collect();
     (peers, ids)
+}
+
+/// Write into `data_dir` the key of a peer that, among `honest` and itself at `r`, is the
+/// second owner of a fair share of sites (at least 1 in 64). With a random key it can be
+/// never: a peer alone in its half of the id space is primary there and last elsewhere.
+fn write_key_of_a_second_owner(data_dir: &std::path::Path, honest: &[String], r: usize) {
+    const SAMPLE: u16 = 4096;
+    for _ in 0..256 {
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        let id = key.public().to_peer_id().to_string();
+        let ids: Vec<String> = honest.iter().cloned().chain([id.clone()]).collect();
+        let second = (0..SAMPLE)
+            .filter(|i| {
+                let owners = ownership::owners(&format!("127.0.0.1:{}", 20000 + i), &ids, r);
+                owners.first().is_some_and(|o| *o != id) && owners.contains(&id)
+            })
+            .count();
+        if second * 64 >= usize::from(SAMPLE) {
+            std::fs::create_dir_all(data_dir).unwrap();
+            std::fs::write(
+                data_dir.join("peer_key"),
+                key.to_protobuf_encoding().unwrap(),
+            )
+            .unwrap();
+            return;
+        }
+    }
+    panic!("no key in 256 makes a peer a second owner of 1 site in 64");
 }
 
 /// The central peer: one peer that crawls `seeds` alone, idle when this returns.
