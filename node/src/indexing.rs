@@ -489,12 +489,38 @@ impl<S: LinkStore> IndexLoop<S> {
         st.reanchored = dirty;
     }
 
+    /// Put this peer's anchor record into every replica document before it is stored. A
+    /// record only grows (votes are a set union, and intake merges the sender's record into
+    /// ours before its documents get here), so ours is at least as complete as the one the
+    /// document was built with. Without this, a replica that arrives late (a retried batch,
+    /// a repair copy from another owner) would overwrite a re-anchored copy with older anchor
+    /// text, and no dirty mark would ever correct it: that copy could then outscore the
+    /// primary's and differ from the central answer.
+    async fn anchor_replicas(&self, replicas: &mut [Document]) {
+        if replicas.is_empty() {
+            return;
+        }
+        let urls = replicas.iter().map(|d| d.url.clone()).collect();
+        match self.anchors.get(urls).await {
+            Ok(records) => {
+                for doc in replicas.iter_mut() {
+                    if let Some(record) = records.get(&doc.url) {
+                        apply_anchors(doc, record);
+                    }
+                }
+            }
+            // Stored as sent; the next batch or repair of these documents tries again.
+            Err(e) => warn!(error = %e, "cannot read anchor records of replica documents"),
+        }
+    }
+
     /// Commit what is staged; on success mark the crawled URLs done and hand the batch to
     /// replication. A failed commit (a full disk) keeps everything staged: the shard replays
     /// its operations at the next commit, and the URLs stay in flight until then.
     async fn commit(&self, st: &mut Staging) {
         let docs = std::mem::take(&mut st.docs);
-        let replicas = std::mem::take(&mut st.replica_docs);
+        let mut replicas = std::mem::take(&mut st.replica_docs);
+        self.anchor_replicas(&mut replicas).await;
         let deletes = std::mem::take(&mut st.replica_deletes);
         // Replicated pages count as crawled here too: if this peer becomes the primary of
         // their site, it continues the crawl without fetching them again.
@@ -598,6 +624,7 @@ mod tests {
             url: url(u),
             depth: 1,
             anchor: None,
+            scope: None,
         }
     }
 
@@ -658,6 +685,58 @@ mod tests {
             ]
         );
         assert_eq!(store.stored.lock().unwrap().len(), 3);
+    }
+
+    /// A replica document built with older anchors (a retried batch, a repair copy) is
+    /// stored with this peer's record, which only grows: it never undoes a re-anchored copy.
+    #[tokio::test]
+    async fn a_replica_is_stored_with_the_local_anchor_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let shard = Arc::new(Shard::open_in_ram().unwrap());
+        let crawler = Crawler::open(dir.path(), Default::default()).unwrap();
+        let anchors = Anchors::open(&dir.path().join("anchors.redb"))
+            .await
+            .unwrap();
+        let target = "http://a.example/page";
+        anchors
+            .record(vec![crate::anchors::Incoming {
+                target: target.into(),
+                text: Some("reference material".into()),
+                source: "http://b.example/".into(),
+                source_site: "b.example".into(),
+            }])
+            .await
+            .unwrap();
+        let (_pages_tx, pages) = mpsc::channel(1);
+        let (indexing, run) = new(
+            shard.clone(),
+            crawler,
+            FakeStore::default(),
+            anchors,
+            pages,
+            None,
+            Duration::from_millis(10),
+        )
+        .await
+        .unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run.run(shutdown.clone()));
+        let stale = Document {
+            url: target.into(),
+            site: "a.example".into(),
+            title: "A page".into(),
+            body: "some text".into(),
+            ..Document::default()
+        };
+        assert_eq!(
+            indexing.store_replicas(vec![stale], vec![]).await.unwrap(),
+            1
+        );
+        let stored = shard.get(target).unwrap().unwrap();
+        assert_eq!(stored.anchor_text, "reference material");
+        assert_eq!((stored.inlink_sites, stored.inlink_pages), (1, 1));
+        shutdown.cancel();
+        task.await.unwrap();
     }
 
     #[tokio::test]
