@@ -53,6 +53,12 @@ pub enum Error {
     /// The HTTP client could not be built.
     #[error("http client setup: {0}")]
     Client(String),
+    /// A redirect led out of the crawl's scope (the target is named): not followed.
+    #[error("redirect target {0} is outside the crawl scope")]
+    OutOfScope(String),
+    /// A crawl scope is malformed or over its bounds (the reason is named).
+    #[error("bad crawl scope: {0}")]
+    BadScope(String),
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),

@@ -107,6 +107,7 @@ mod normalize;
 mod politeness;
 pub mod reopen;
 mod robots;
+mod scope;
 #[cfg(test)]
 mod test_util;
 mod util;
@@ -122,7 +123,7 @@ pub use extract::{
 };
 pub use fetch::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT, DnsResolver, FetchConfig, FetchResult,
-    Fetcher, MAX_REDIRECTS, default_user_agent, forbidden_reason,
+    Fetcher, MAX_REDIRECTS, NET_LOG_TARGET, default_user_agent, forbidden_reason,
 };
 pub use frontier::{
     DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES_PER_SITE, DoneUrl, EnqueueReport, QueuedUrl, RefuseReason,
@@ -131,3 +132,4 @@ pub use frontier::{
 pub use normalize::{MAX_URL_BYTES, NormalizedUrl, normalize, site_of};
 pub use politeness::{DEFAULT_CRAWL_RATE, DEFAULT_MAX_CONCURRENCY};
 pub use robots::{MAX_CRAWL_DELAY, ROBOTS_USER_AGENT, RobotsCache, RobotsVerdict};
+pub use scope::{MAX_SCOPE_ENTRIES, MAX_SCOPE_ENTRY_LEN, Scope, ScopeMatcher, ScopeSpec};

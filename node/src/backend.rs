@@ -7,10 +7,10 @@ use crate::net;
 use crate::routing::Routing;
 use crate::search::Search;
 use crate::telemetry::History;
-use peersearch_crawler::Crawler;
+use peersearch_crawler::{Crawler, Scope, ScopeSpec};
 use peersearch_web::api::{
-    Activity, Backend, BackendError, CrawlErrorEntry, CrawlResponse, DocParams, DocResponse,
-    MetricsSnapshot, PeerInfo, SearchParams, SearchResponse, StatusResponse,
+    Activity, Backend, BackendError, CrawlErrorEntry, CrawlResponse, CrawlScope, DocParams,
+    DocResponse, MetricsSnapshot, PeerInfo, SearchParams, SearchResponse, StatusResponse,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -29,6 +29,7 @@ pub struct NodeBackend {
     pub(crate) search: Search,
     pub(crate) history: History,
     pub(crate) docs: Docs,
+    pub(crate) default_scope: ScopeSpec,
 }
 
 /// The API's error for a failed search: a query without terms is the caller's fault,
@@ -63,8 +64,29 @@ impl Backend for NodeBackend {
         self.search.search(p).await.map_err(search_error)
     }
 
-    async fn submit_urls(&self, urls: Vec<String>) -> CrawlResponse {
-        self.routing.submit(urls).await
+    async fn submit_urls(
+        &self,
+        urls: Vec<String>,
+        scope: Option<CrawlScope>,
+    ) -> Result<CrawlResponse, BackendError> {
+        let scope = match scope {
+            None => self.default_scope.clone(),
+            Some(s) => ScopeSpec {
+                site: s.site,
+                scope: Scope {
+                    hosts: s.hosts,
+                    prefixes: s.prefixes,
+                    deny: s.deny,
+                    max_depth: s.max_depth,
+                },
+            }
+            .checked()
+            .map_err(|e| match e {
+                peersearch_crawler::Error::BadScope(m) => BackendError::BadScope(m),
+                other => BackendError::BadScope(other.to_string()),
+            })?,
+        };
+        Ok(self.routing.submit(urls, &scope).await)
     }
 
     async fn status(&self) -> StatusResponse {

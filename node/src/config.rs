@@ -2,6 +2,7 @@
 //! place that merges flags, `PEERSEARCH_*` environment variables and the TOML file
 //! (flag beats env beats file beats default).
 
+use peersearch_crawler::{Scope, ScopeSpec};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -89,6 +90,19 @@ pub struct PeerConfig {
     /// Reverse proxies (client IP addresses) whose `Forwarded` / `X-Forwarded-Proto` /
     /// `X-Forwarded-Host` headers are believed. Default none.
     pub trusted_proxy: Vec<std::net::IpAddr>,
+    /// The crawl scope of seeds given to this peer without one (`--seed`, `/api/crawl`
+    /// without `scope`, the seed form's default): `any` follows every link, `site` only links
+    /// to each seed's own site. Default `any`.
+    pub crawl_scope: String,
+    /// Sites (`host[:port]`) whose links the default scope follows. Default none.
+    pub scope_host: Vec<String>,
+    /// URL prefixes the default scope follows. Default none.
+    pub scope_prefix: Vec<String>,
+    /// Regular expressions of URLs the default scope does not follow. Default none.
+    pub scope_deny: Vec<String>,
+    /// Most links the default scope follows from a seed (besides `max-depth`, which bounds
+    /// every crawl). Default none.
+    pub scope_max_depth: Option<u32>,
 }
 
 impl Default for PeerConfig {
@@ -113,6 +127,11 @@ impl Default for PeerConfig {
             http_addr_file: None,
             public_url: None,
             trusted_proxy: Vec::new(),
+            crawl_scope: "any".to_string(),
+            scope_host: Vec::new(),
+            scope_prefix: Vec::new(),
+            scope_deny: Vec::new(),
+            scope_max_depth: None,
         }
     }
 }
@@ -172,6 +191,16 @@ pub struct Overrides {
     pub public_url: Option<String>,
     /// `--trusted-proxy` (empty: not given).
     pub trusted_proxy: Vec<std::net::IpAddr>,
+    /// `--crawl-scope`.
+    pub crawl_scope: Option<String>,
+    /// `--scope-host` (empty: not given).
+    pub scope_host: Vec<String>,
+    /// `--scope-prefix` (empty: not given).
+    pub scope_prefix: Vec<String>,
+    /// `--scope-deny` (empty: not given).
+    pub scope_deny: Vec<String>,
+    /// `--scope-max-depth`.
+    pub scope_max_depth: Option<u32>,
 }
 
 impl PeerConfig {
@@ -245,6 +274,21 @@ impl PeerConfig {
         if !o.trusted_proxy.is_empty() {
             c.trusted_proxy = o.trusted_proxy;
         }
+        if let Some(v) = o.crawl_scope {
+            c.crawl_scope = v;
+        }
+        if !o.scope_host.is_empty() {
+            c.scope_host = o.scope_host;
+        }
+        if !o.scope_prefix.is_empty() {
+            c.scope_prefix = o.scope_prefix;
+        }
+        if !o.scope_deny.is_empty() {
+            c.scope_deny = o.scope_deny;
+        }
+        if o.scope_max_depth.is_some() {
+            c.scope_max_depth = o.scope_max_depth;
+        }
         if let Some(url) = &c.public_url {
             c.public_url = Some(peersearch_web::parse_public_url(url).map_err(|message| {
                 ConfigError::Invalid {
@@ -304,7 +348,36 @@ impl PeerConfig {
         if self.listen.is_empty() {
             return bad("listen", "needs at least one address");
         }
+        self.default_scope()?;
         Ok(())
+    }
+
+    /// The crawl scope of seeds given without one, checked.
+    pub fn default_scope(&self) -> Result<ScopeSpec, ConfigError> {
+        let site = match self.crawl_scope.as_str() {
+            "any" => false,
+            "site" => true,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "crawl-scope",
+                    message: "must be \"any\" or \"site\"".to_string(),
+                });
+            }
+        };
+        ScopeSpec {
+            site,
+            scope: Scope {
+                hosts: self.scope_host.clone(),
+                prefixes: self.scope_prefix.clone(),
+                deny: self.scope_deny.clone(),
+                max_depth: self.scope_max_depth,
+            },
+        }
+        .checked()
+        .map_err(|e| ConfigError::Invalid {
+            name: "scope",
+            message: e.to_string(),
+        })
     }
 
     /// The fetch deadline as a duration.

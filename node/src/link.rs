@@ -13,17 +13,24 @@ impl From<&Seed> for Link {
             depth: s.depth,
             anchor: s.anchor.clone(),
             source: None,
+            scope: s.scope.clone(),
         }
     }
 }
 
 impl Link {
-    /// The crawler's seed for this link, if its URL normalizes.
+    /// The crawler's seed for this link, if its URL normalizes and its scope (from another
+    /// peer, maybe a hostile one) is within bounds.
     pub fn to_seed(&self) -> Option<Seed> {
+        let scope = match &self.scope {
+            Some(s) => Some(s.clone().checked().ok()?),
+            None => None,
+        };
         Some(Seed {
             url: peersearch_crawler::normalize(&self.url, None).ok()?,
             depth: self.depth,
             anchor: self.anchor.clone(),
+            scope,
         })
     }
 
@@ -52,6 +59,7 @@ impl Link {
             url: s.url,
             depth: s.depth,
             anchors: s.anchor.into_iter().collect(),
+            scope: s.scope,
         })
     }
 }
@@ -67,6 +75,7 @@ mod tests {
             depth: 3,
             anchor: Some("x".into()),
             source: None,
+            scope: None,
         };
         let s = l.to_seed().unwrap();
         assert_eq!(s.url.as_str(), "http://a.example/x");
@@ -80,6 +89,7 @@ mod tests {
             depth: 0,
             anchor: None,
             source: None,
+            scope: None,
         };
         assert!(bad.to_seed().is_none());
     }

@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use cli::{client, demo, extract, logging, signal, term};
 use peersearch_node::{Overrides, PeerConfig};
+use peersearch_web::api::CrawlScope;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,6 +116,23 @@ struct StartArgs {
     /// [default: none].
     #[arg(long, env = "PEERSEARCH_TRUSTED_PROXY", value_delimiter = ',')]
     trusted_proxy: Vec<std::net::IpAddr>,
+    /// Which links the crawls of this peer's seeds follow, unless a seed comes with its own
+    /// scope: any, or site (each seed's own site only) [default: any].
+    #[arg(long, env = "PEERSEARCH_CRAWL_SCOPE", value_parser = ["any", "site"])]
+    crawl_scope: Option<String>,
+    /// A site (host[:port]) the default scope follows, repeatable [default: none].
+    #[arg(long, env = "PEERSEARCH_SCOPE_HOST", value_delimiter = ',')]
+    scope_host: Vec<String>,
+    /// A URL prefix the default scope follows, repeatable [default: none].
+    #[arg(long, env = "PEERSEARCH_SCOPE_PREFIX", value_delimiter = ',')]
+    scope_prefix: Vec<String>,
+    /// A regular expression of URLs the default scope does not follow, repeatable (the
+    /// environment variable holds one) [default: none].
+    #[arg(long, env = "PEERSEARCH_SCOPE_DENY")]
+    scope_deny: Vec<String>,
+    /// Most links the default scope follows from a seed [default: none].
+    #[arg(long, env = "PEERSEARCH_SCOPE_MAX_DEPTH")]
+    scope_max_depth: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +181,38 @@ struct CrawlArgs {
     /// The peer's HTTP API.
     #[arg(long, env = "PEERSEARCH_NODE", default_value = client::DEFAULT_NODE)]
     node: String,
+    /// Follow links only to each URL's own site (with the --scope-* flags: also to theirs).
+    #[arg(long)]
+    site_only: bool,
+    /// Follow links to any site: the seeds get no scope, whatever the peer's default.
+    #[arg(long, conflicts_with_all = ["site_only", "scope_host", "scope_prefix", "scope_deny", "scope_max_depth"])]
+    any_site: bool,
+    /// A site (host[:port]) whose links are followed, repeatable.
+    #[arg(long)]
+    scope_host: Vec<String>,
+    /// A URL prefix whose links are followed, repeatable.
+    #[arg(long)]
+    scope_prefix: Vec<String>,
+    /// A regular expression of URLs not followed, repeatable.
+    #[arg(long)]
+    scope_deny: Vec<String>,
+    /// Most links followed from a seed.
+    #[arg(long)]
+    scope_max_depth: Option<u32>,
+}
+
+impl CrawlArgs {
+    /// The scope asked for: `None` (the peer's default) unless a scope flag is given.
+    fn scope(&self) -> Option<CrawlScope> {
+        let scope = CrawlScope {
+            site: self.site_only,
+            hosts: self.scope_host.clone(),
+            prefixes: self.scope_prefix.clone(),
+            deny: self.scope_deny.clone(),
+            max_depth: self.scope_max_depth,
+        };
+        (self.any_site || scope != CrawlScope::default()).then_some(scope)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -221,7 +271,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Crawl(args) => {
-            let ok = rt.block_on(client::crawl(&args.node, &args.urls))?;
+            let ok = rt.block_on(client::crawl(&args.node, &args.urls, args.scope()))?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -275,6 +325,11 @@ fn overrides(a: StartArgs) -> Overrides {
         http_addr_file: a.http_addr_file,
         public_url: a.public_url,
         trusted_proxy: a.trusted_proxy,
+        crawl_scope: a.crawl_scope,
+        scope_host: a.scope_host,
+        scope_prefix: a.scope_prefix,
+        scope_deny: a.scope_deny,
+        scope_max_depth: a.scope_max_depth,
     }
 }
 
@@ -305,6 +360,49 @@ mod tests {
         )
         .unwrap();
         p
+    }
+
+    #[test]
+    fn the_default_crawl_scope_comes_from_flags_or_the_file_and_is_checked() -> Result<()> {
+        if std::env::var_os(CHILD).is_some() {
+            return Ok(());
+        }
+        let c = start_config(&[])?;
+        assert!(
+            c.default_scope()?.is_unrestricted(),
+            "default: follow every link"
+        );
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("scope.toml");
+        std::fs::write(
+            &file,
+            "crawl-scope = \"site\"\nscope-host = [\"B.example\"]\nscope-max-depth = 3\n",
+        )?;
+        let file = file.to_str().unwrap();
+        let spec = start_config(&["--config", file])?.default_scope()?;
+        assert!(spec.site);
+        assert_eq!(spec.scope.hosts, vec!["b.example"]);
+        assert_eq!(spec.scope.max_depth, Some(3));
+        let spec = start_config(&[
+            "--config",
+            file,
+            "--crawl-scope",
+            "any",
+            "--scope-prefix",
+            "http://a.example/docs/",
+            "--scope-deny",
+            r"\?print=",
+        ])?
+        .default_scope()?;
+        assert!(!spec.site, "the flag beats the file");
+        assert_eq!(spec.scope.prefixes, vec!["http://a.example/docs/"]);
+        assert_eq!(spec.scope.deny, vec![r"\?print="]);
+        assert!(start_config(&["--crawl-scope", "everything"]).is_err());
+        let err = start_config(&["--scope-deny", "("])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("scope"), "{err}");
+        Ok(())
     }
 
     #[test]

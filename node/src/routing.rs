@@ -10,7 +10,7 @@ use crate::net::{self, wire};
 use crate::ownership::{self, SiteKey};
 use crate::store::{HandoffItem, Outbox};
 use libp2p::PeerId;
-use peersearch_crawler::{Crawler, NormalizedUrl, Seed};
+use peersearch_crawler::{Crawler, NormalizedUrl, ScopeSpec, Seed};
 use peersearch_web::api::{CrawlResponse, Rejected};
 use std::collections::HashMap;
 use std::future::Future;
@@ -204,8 +204,9 @@ impl Routing {
         self.inner.outbox.len().await.unwrap_or(0)
     }
 
-    /// Validate seeds, then route them to their owners.
-    pub async fn submit(&self, urls: Vec<String>) -> CrawlResponse {
+    /// Validate seeds, then route them to their owners, each with its scope from `scope`
+    /// (checked by the caller).
+    pub async fn submit(&self, urls: Vec<String>, scope: &ScopeSpec) -> CrawlResponse {
         #[cfg(feature = "test-hooks")]
         crate::net::hooks::Hooks::from_env().note_seeds(&urls);
         let mut resp = CrawlResponse::default();
@@ -224,6 +225,7 @@ impl Routing {
                             depth: 0,
                             anchor: None,
                             source: None,
+                            scope: scope.for_seed(&u),
                         },
                         hops: 0,
                     });

@@ -15,7 +15,7 @@ use crate::search::Search;
 use crate::store;
 use crate::telemetry::{self, History};
 use libp2p::{Multiaddr, PeerId};
-use peersearch_crawler::{CrawledPage, Crawler, CrawlerConfig};
+use peersearch_crawler::{CrawledPage, Crawler, CrawlerConfig, ScopeSpec};
 use peersearch_indexer::Shard;
 use peersearch_web::api::CrawlResponse;
 use std::fs::File;
@@ -41,6 +41,8 @@ pub struct RunningPeer {
     http_addr: SocketAddr,
     net: net::Client,
     routing: Routing,
+    /// The crawl scope of seeds submitted without one.
+    default_scope: ScopeSpec,
     /// Stops what moves work between peers (router, maintenance, claims, inbound requests).
     coordination: CancellationToken,
     /// Stops the crawl, the index loop (after its last commit) and the web server.
@@ -247,7 +249,9 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
     ));
 
     // The web server.
+    let default_scope = config.default_scope()?;
     let backend = Arc::new(NodeBackend {
+        default_scope: default_scope.clone(),
         http_addr,
         started: Instant::now(),
         net: net.clone(),
@@ -283,6 +287,7 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
         http_addr,
         net,
         routing,
+        default_scope,
         coordination,
         shutdown,
         tasks,
@@ -406,9 +411,19 @@ impl RunningPeer {
         self.net.live_peers().await.map_or(0, |p| p.len())
     }
 
-    /// Validate seed URLs and route them to their owners.
+    /// Validate seed URLs and route them to their owners, in the peer's default scope.
     pub async fn submit(&self, urls: Vec<String>) -> CrawlResponse {
-        self.routing.submit(urls).await
+        self.routing.submit(urls, &self.default_scope).await
+    }
+
+    /// [`RunningPeer::submit`] in `scope` (checked here).
+    pub async fn submit_scoped(
+        &self,
+        urls: Vec<String>,
+        scope: ScopeSpec,
+    ) -> Result<CrawlResponse> {
+        let scope = scope.checked()?;
+        Ok(self.routing.submit(urls, &scope).await)
     }
 
     /// Stop: first what moves work between peers (so a stopping peer starts no hand-over and

@@ -388,6 +388,7 @@ mod tests {
                 depth: 1,
                 anchor: Some("a".into()),
                 source: None,
+                scope: None,
             },
             hops: 0,
         }
@@ -399,6 +400,7 @@ mod tests {
             depth: 2,
             anchor: Some(a.into()),
             source: None,
+            scope: None,
         }
     }
 

@@ -265,6 +265,7 @@ async fn peers_discover_each_other_and_answer_every_protocol() {
             depth: 1,
             anchor: None,
             source: None,
+            scope: None,
         })
         .collect();
     let ack = asker

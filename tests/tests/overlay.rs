@@ -412,3 +412,79 @@ async fn hostile_peers_are_cut_off_and_honest_results_still_come_back() {
         assert_eq!(v["peers"]["failed"], 2, "both hostile peers fail: {v}");
     }
 }
+
+/// Crawl scopes travel with hand-offs: a seed scoped to two sites is crawled on both (by
+/// their owners, two different peers) and nowhere else, and the peers' default scope
+/// (`--crawl-scope site`) keeps an unscoped seed on its own site. A site outside every
+/// scope is never asked for anything, not even its robots.txt, and nothing counts as failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_scope_travels_with_hand_offs_and_nothing_outside_it_is_fetched() {
+    const N: usize = 6;
+    let (sites, logs) = linked_sites(N, 4).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args = [base_args(1), vec!["--crawl-scope".into(), "site".into()]].concat();
+    let peers = start_network(dir.path(), 3, &args).await.unwrap();
+    wait_mesh(&peers, 2).await.unwrap();
+    let ids: Vec<String> = peers.iter().map(PeerProcess::peer_id).collect();
+    let authority = |i: usize| sites[i].addr.to_string();
+    let owner = |i: usize| ownership::owners(&authority(i), &ids, 1)[0].clone();
+    // Two sites with different owners: the scope has to cross a hand-off.
+    let (a, b) = (0..N)
+        .flat_map(|a| (0..N).map(move |b| (a, b)))
+        .find(|&(a, b)| a != b && owner(a) != owner(b))
+        .expect("two sites with different owners");
+    let c = (0..N).find(|&c| c != a && c != b).unwrap();
+
+    let scoped = serde_json::json!({
+        "urls": [sites[a].url("/")],
+        "scope": { "hosts": [authority(a), authority(b)] },
+    });
+    let (status, body) = peers[0].post_json("/api/crawl", &scoped).await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    // No scope given: the peer's default, this seed's own site.
+    let (status, body) = peers[0]
+        .post_json(
+            "/api/crawl",
+            &serde_json::json!({ "urls": [sites[c].url("/")] }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 202, "{body}");
+    // A scope that cannot be used is refused, naming why.
+    let (status, body) = peers[0]
+        .post_json(
+            "/api/crawl",
+            &serde_json::json!({ "urls": [sites[c].url("/")], "scope": { "deny": ["("] } }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("scope"), "{body}");
+
+    wait_network_idle(&peers, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut docs = 0;
+    for p in &peers {
+        let st: Value = p.get_json("/api/status").await.unwrap();
+        assert_eq!(st["pages_failed"], 0, "{st}");
+        docs += st["docs_indexed"].as_u64().unwrap();
+    }
+    for (i, log) in logs.iter().enumerate() {
+        if [a, b, c].contains(&i) {
+            assert_eq!(log.count("/robots.txt"), 1, "site {i} in scope is crawled");
+            assert!(log.count("/") >= 1, "site {i} in scope is crawled");
+        } else {
+            assert_eq!(
+                log.total(),
+                0,
+                "site {i} is outside every scope, yet was asked for something"
+            );
+        }
+    }
+    assert_eq!(
+        docs,
+        3 * 5,
+        "the three sites in scope, each home and 4 pages"
+    );
+}

@@ -91,6 +91,31 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// The crawl scope of a submission (`scope` of `POST /api/crawl`): which links the crawl
+/// of these seeds follows, on every peer that continues it. Empty lists restrict nothing; a
+/// link is followed when it is at most `max_depth` links from its seed, is on the seed's own
+/// site (`site`) or one of `hosts`, or starts with one of `prefixes` (when any of these three
+/// is given), and matches none of the `deny` regular expressions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrawlScope {
+    /// Follow links to each seed's own site.
+    #[serde(default)]
+    pub site: bool,
+    /// Sites (`host[:port]`) whose links are followed.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// URL prefixes that are followed.
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    /// Regular expressions of URLs that are not followed.
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Most links followed from a seed.
+    #[serde(default)]
+    pub max_depth: Option<u32>,
+}
+
 /// The 202 answer of `POST /api/crawl`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct CrawlResponse {
@@ -307,6 +332,9 @@ pub enum BackendError {
     /// The query could not be used (the message is safe to show).
     #[error("bad query: {0}")]
     BadQuery(String),
+    /// The crawl scope of a submission could not be used (the message is safe to show).
+    #[error("bad crawl scope: {0}")]
+    BadScope(String),
     /// The peer is shutting down or a component is gone.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -322,8 +350,13 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         params: SearchParams,
     ) -> impl Future<Output = Result<SearchResponse, BackendError>> + Send;
-    /// Submit seed URLs to the crawl.
-    fn submit_urls(&self, urls: Vec<String>) -> impl Future<Output = CrawlResponse> + Send;
+    /// Submit seed URLs to the crawl, in `scope` (`None`: the peer's default scope). A scope
+    /// that cannot be used is [`BackendError::BadScope`].
+    fn submit_urls(
+        &self,
+        urls: Vec<String>,
+        scope: Option<CrawlScope>,
+    ) -> impl Future<Output = Result<CrawlResponse, BackendError>> + Send;
     /// The status snapshot.
     fn status(&self) -> impl Future<Output = StatusResponse> + Send;
     /// Connected peers.

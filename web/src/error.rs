@@ -165,6 +165,10 @@ impl From<BackendError> for ApiError {
     fn from(err: BackendError) -> Self {
         match err {
             BackendError::BadQuery(msg) => Self::BadQuery(msg),
+            BackendError::BadScope(reason) => Self::InvalidParameter {
+                name: "scope",
+                reason,
+            },
             BackendError::Unavailable(msg) => Self::Unavailable(msg),
             BackendError::Internal(msg) => Self::Internal(msg),
         }

@@ -57,7 +57,7 @@ mod text;
 mod why;
 
 pub use api::{
-    Activity, ApiHit, Backend, BackendError, CrawlErrorEntry, CrawlResponse, DocParams,
+    Activity, ApiHit, Backend, BackendError, CrawlErrorEntry, CrawlResponse, CrawlScope, DocParams,
     DocResponse, HistoryPoint, MAX_DOC_FIELD_BYTES, MAX_DOC_HOLDERS, MAX_DOC_LIST_BYTES,
     MAX_DOC_TEXT_BYTES, MAX_DOC_URL_BYTES, MetricsSnapshot, PeerCounts, PeerInfo, Rejected, Scope,
     SearchParams, SearchResponse, StatusResponse,

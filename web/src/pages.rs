@@ -694,6 +694,12 @@ pub fn status_page(view: &StatusView<'_>) -> String {
 <input type="hidden" name="{field}" value="{token}">
 <p><label for="urls">URLs to crawl, one per line</label></p>
 <p><textarea id="urls" name="urls" rows="5" required spellcheck="false" placeholder="https://example.com/"></textarea></p>
+<p><label for="follow">Links to follow</label>
+<select id="follow" name="follow">
+<option value="" selected>as this peer is set up to</option>
+<option value="site">only to each URL's own site</option>
+<option value="any">to any site</option>
+</select></p>
 <p><button type="submit">Add to the crawl</button></p>
 </form>"#,
         token = escape(view.csrf_token),

@@ -8,7 +8,7 @@ use axum::http::{Request, StatusCode, header};
 use common::checks::check_page;
 use common::{HOST, PEER_ID, SearchMode, get, post_json, router, send};
 use peersearch_web::{
-    CrawlResponse, PeerInfo, Scope, SearchParams, SearchResponse, StatusResponse,
+    CrawlResponse, CrawlScope, PeerInfo, Scope, SearchParams, SearchResponse, StatusResponse,
 };
 
 #[tokio::test]
@@ -129,6 +129,45 @@ async fn crawl_accepts_urls_with_202() {
         backend.submitted.lock().unwrap()[0],
         vec!["http://a.example/", "ftp://b.example/"]
     );
+}
+
+#[tokio::test]
+async fn crawl_passes_a_scope_on_and_refuses_a_bad_one_by_name() {
+    let (router, backend) = router();
+    let body = r#"{"urls": ["http://a.example/"],
+        "scope": {"site": true, "hosts": ["b.example"], "deny": ["\\?print"], "max_depth": 2}}"#;
+    let reply = send(&router, post_json("/api/crawl", body)).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    // Without a scope the backend decides (the peer's default).
+    let reply = send(
+        &router,
+        post_json("/api/crawl", r#"{"urls": ["http://a.example/"]}"#),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    assert_eq!(
+        *backend.scopes.lock().unwrap(),
+        vec![
+            Some(CrawlScope {
+                site: true,
+                hosts: vec!["b.example".into()],
+                prefixes: Vec::new(),
+                deny: vec![r"\?print".into()],
+                max_depth: Some(2),
+            }),
+            None
+        ]
+    );
+    // What the backend cannot use is a 400 that names the scope.
+    let bad = r#"{"urls": ["http://a.example/"], "scope": {"deny": ["("]}}"#;
+    let reply = send(&router, post_json("/api/crawl", bad)).await;
+    reply.assert_api_error(StatusCode::BAD_REQUEST, "invalid_parameter");
+    assert!(reply.body.contains("scope"), "{}", reply.body);
+    // A misspelt field is refused, not ignored (it would widen the crawl).
+    let typo = r#"{"urls": ["http://a.example/"], "scope": {"host": ["b.example"]}}"#;
+    let reply = send(&router, post_json("/api/crawl", typo)).await;
+    reply.assert_api_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    assert_eq!(backend.submitted.lock().unwrap().len(), 2);
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use common::{
     FakeBackend, HOST, Reply, config, from_ip, get, get_with_host, plain_hits, router,
     router_with_config, send,
 };
-use peersearch_web::{CONTENT_SECURITY_POLICY, WebConfig, escape};
+use peersearch_web::{CONTENT_SECURITY_POLICY, CrawlScope, WebConfig, escape};
 
 // ------------------------------------------------------------------------------------------
 // Host check
@@ -361,4 +361,40 @@ async fn seed_form_needs_the_csrf_token() {
     assert!(!reply.headers.contains_key(header::SET_COOKIE));
     assert!(reply.body.contains(&token));
     assert!(reply.body.contains("2 URLs accepted, 1 rejected."));
+
+    // The form's "links to follow" choice: the peer's default, each URL's own site, or any.
+    for (follow, scope) in [
+        ("", None),
+        (
+            "site",
+            Some(CrawlScope {
+                site: true,
+                ..CrawlScope::default()
+            }),
+        ),
+        ("any", Some(CrawlScope::default())),
+    ] {
+        let reply = send(
+            &router,
+            seed_post(
+                Some(&cookie),
+                &format!("csrf={token}&{urls}&follow={follow}"),
+                &[("sec-fetch-site", "same-origin")],
+            ),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+        assert_eq!(backend.scopes.lock().unwrap().last(), Some(&scope));
+    }
+    let reply = send(
+        &router,
+        seed_post(
+            Some(&cookie),
+            &format!("csrf={token}&{urls}&follow=everything"),
+            &[("sec-fetch-site", "same-origin")],
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(backend.scopes.lock().unwrap().len(), 4);
 }

@@ -37,10 +37,12 @@ pub enum Outcome {
     FetchError(String),
     /// The SSRF guard refused the destination.
     Blocked(String),
+    /// It redirected out of its crawl scope: not followed, and not a failure.
+    OutOfScope,
 }
 
 /// Every outcome label, in [`Outcome::index`] order.
-const OUTCOME_LABELS: [&str; 9] = [
+const OUTCOME_LABELS: [&str; 10] = [
     "indexable",
     "no_index",
     "not_html",
@@ -50,6 +52,7 @@ const OUTCOME_LABELS: [&str; 9] = [
     "http_error",
     "fetch_error",
     "blocked",
+    "out_of_scope",
 ];
 
 impl Outcome {
@@ -69,6 +72,7 @@ impl Outcome {
             Outcome::HttpError(_) => 6,
             Outcome::FetchError(_) => 7,
             Outcome::Blocked(_) => 8,
+            Outcome::OutOfScope => 9,
         }
     }
 
@@ -95,6 +99,7 @@ impl Outcome {
             Error::Blocked(reason) => Outcome::Blocked(reason),
             Error::RobotsDisallowed(_) => Outcome::RobotsDenied,
             Error::RobotsUnavailable(reason) => Outcome::RobotsUnavailable(reason),
+            Error::OutOfScope(_) => Outcome::OutOfScope,
             other => Outcome::FetchError(other.to_string()),
         }
     }

@@ -532,3 +532,98 @@ async fn crawl_refuses_a_site_whose_name_rebinds_to_loopback() {
     assert_eq!(dns.lookups("rebind.test"), 2);
     assert_eq!(secret_hits.load(Ordering::SeqCst), 0);
 }
+
+/// A scoped seed's crawl follows only links inside its scope: the others are never looked
+/// up, their robots.txt is never asked for, and they are no failure; the links kept carry
+/// the scope on; a redirect out of the scope is not followed, and is no failure either.
+#[tokio::test]
+async fn a_scoped_crawl_never_touches_what_is_outside_its_scope() {
+    let outside_hits = Arc::new(AtomicUsize::new(0));
+    let fixture = serve_at(
+        Router::new()
+            .route("/robots.txt", get(|| async { StatusCode::NOT_FOUND }))
+            .route(
+                "/",
+                get(|| async {
+                    axum::response::Html(
+                        "<title>Home</title><p>home</p>\
+                         <a href=\"/docs/a\">in</a> <a href=\"/blog/b\">other path</a>\
+                         <a href=\"/docs/a?print=1\">denied</a>\
+                         <a href=\"http://outside.test/x\">another site</a>\
+                         <a href=\"/docs/away\">redirect</a>",
+                    )
+                }),
+            )
+            .route(
+                "/docs/a",
+                get(|| async {
+                    axum::response::Html(
+                        "<title>A</title><p>a</p><a href=\"/docs/deeper\">deeper</a>",
+                    )
+                }),
+            )
+            .route("/docs/deeper", counted_page(&outside_hits, "Too deep"))
+            .route("/blog/b", counted_page(&outside_hits, "Blog"))
+            .route(
+                "/docs/away",
+                get(|| async { Redirect::to("http://outside.test/y") }),
+            ),
+    )
+    .await;
+    let dns = Arc::new(FakeDns::default());
+    dns.answer("site.test", vec![at(PUBLIC_IP)]);
+    dns.answer("outside.test", vec![at(PUBLIC_IP)]);
+    let dir = tempfile::tempdir().unwrap();
+    let crawler = guarded_crawler(dir.path(), &dns, fixture);
+    let url = |s: &str| normalize(s, None).unwrap();
+    let scope = crate::Scope {
+        prefixes: vec!["http://site.test/docs/".into()],
+        deny: vec![r"\?print=".into()],
+        max_depth: Some(1),
+        ..crate::Scope::default()
+    }
+    .checked()
+    .unwrap();
+    let home = url("http://site.test/");
+    crawler
+        .enqueue(vec![Seed {
+            scope: Some(scope.clone()),
+            ..Seed::new(home.clone())
+        }])
+        .await
+        .unwrap();
+    let pages = crawl_until_idle(&crawler, Duration::from_secs(60)).await;
+    // The seed itself is crawled even though its scope names only /docs/.
+    let seed_page = page_of(&pages, &home);
+    assert_eq!(seed_page.outcome, Outcome::Indexable);
+    let followed: Vec<&str> = seed_page.links.iter().map(|l| l.url.as_str()).collect();
+    assert_eq!(
+        followed,
+        vec!["http://site.test/docs/a", "http://site.test/docs/away"]
+    );
+    assert!(
+        seed_page
+            .links
+            .iter()
+            .all(|l| l.scope.as_ref() == Some(&scope))
+    );
+    assert_eq!(
+        page_of(&pages, &url("http://site.test/docs/a")).outcome,
+        Outcome::Indexable
+    );
+    let away = page_of(&pages, &url("http://site.test/docs/away"));
+    assert_eq!(away.outcome, Outcome::OutOfScope);
+    assert!(!away.outcome.is_failure());
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert_eq!(
+        outside_hits.load(Ordering::SeqCst),
+        0,
+        "/blog or a too deep page was fetched"
+    );
+    assert_eq!(
+        dns.lookups("outside.test"),
+        0,
+        "a host outside the scope was looked up"
+    );
+    assert_eq!(crawler.stats().pages_failed, 0);
+}

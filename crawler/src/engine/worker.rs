@@ -13,6 +13,7 @@ use crate::frontier::{Job, Seed};
 use crate::normalize::NormalizedUrl;
 use crate::politeness::HostPermit;
 use crate::robots::{ROBOTS_USER_AGENT, RobotsVerdict};
+use crate::scope::Scope;
 use crate::util::{lock, now, unix_now};
 
 /// Longest wait for the extraction of one page (normally milliseconds; input size
@@ -99,11 +100,15 @@ impl Crawler {
             }
         };
 
-        // Every redirect target must pass robots.txt of its host before it is requested.
+        // Every redirect target must be inside the crawl's scope and pass robots.txt of its
+        // host before it is requested.
+        let (scope, depth) = (job.scope.clone(), job.depth);
         let fetched = self
             .inner
             .fetcher
-            .fetch_gated(&job.url, |hop| self.robots_gate(hop))
+            .fetch_gated(&job.url, |hop| {
+                self.redirect_gate(hop, scope.as_ref(), depth)
+            })
             .await;
         let res = match fetched {
             Ok(res) => {
@@ -179,13 +184,18 @@ impl Crawler {
             if depth > self.inner.config.max_depth {
                 Vec::new()
             } else {
+                // Links outside the scope are dropped here, before anything is asked of
+                // their hosts; the ones kept carry the scope on.
+                let matcher = job.scope.as_ref().map(Scope::matcher);
                 page.links
                     .iter()
                     .filter(|l| !l.nofollow)
+                    .filter(|l| matcher.as_ref().is_none_or(|m| m.allows(&l.url, depth)))
                     .map(|l| Seed {
                         url: l.url.clone(),
                         depth,
                         anchor: (!l.anchor.is_empty()).then(|| l.anchor.clone()),
+                        scope: job.scope.clone(),
                     })
                     .collect()
             }
@@ -212,10 +222,22 @@ impl Crawler {
         Ok(Step::Report(Box::new(crawled)))
     }
 
-    /// The gate of every redirect hop: robots.txt of the target's host (same host or
-    /// another) must allow the target. The target host's rate and Crawl-delay are not
+    /// The gate of every redirect hop: the target must be inside the job's scope (at the
+    /// job's depth: a redirect is the same document), and robots.txt of the target's host
+    /// (same host or another) must allow it. The target host's rate and Crawl-delay are not
     /// consulted for this one request.
-    async fn robots_gate(&self, hop: NormalizedUrl) -> Result<()> {
+    async fn redirect_gate(
+        &self,
+        hop: NormalizedUrl,
+        scope: Option<&Scope>,
+        depth: u32,
+    ) -> Result<()> {
+        if let Some(scope) = scope
+            && !scope.matcher().allows(&hop, depth)
+        {
+            tracing::debug!(url = %hop, "redirect target outside the crawl scope");
+            return Err(Error::OutOfScope(hop.to_string()));
+        }
         match self.inner.robots.check(&hop).await {
             RobotsVerdict::Allowed { .. } => Ok(()),
             RobotsVerdict::Disallowed => {

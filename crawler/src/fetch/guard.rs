@@ -187,6 +187,7 @@ impl Resolve for GuardedResolver {
             } else {
                 guard_answer(&host, addrs)?
             };
+            tracing::debug!(target: super::NET_LOG_TARGET, host = %host, addrs = ?allowed, "crawler lookup");
             // Test builds only: where each address the guard let through is dialled.
             #[cfg(test)]
             let allowed = stand_ins.dial(&host, allowed)?;

@@ -139,6 +139,11 @@ impl std::fmt::Debug for Fetcher {
     }
 }
 
+/// The `tracing` target of the crawler's network log: one "crawler request" event per HTTP
+/// request (its `host` and `port`), one "crawler lookup" event per name lookup (its `host`
+/// and the `addrs` that may be dialled), both at debug level.
+pub const NET_LOG_TARGET: &str = "peersearch_crawler::net";
+
 impl Fetcher {
     /// Builds the client: rustls, gzip + brotli, connect timeout, no proxy, no
     /// automatic redirects, and the guarded resolver.
@@ -227,6 +232,14 @@ impl Fetcher {
         let mut visited: HashSet<String> = HashSet::from([url.as_str().to_owned()]);
         check_literal(&current, allow_private)?;
         loop {
+            // Every destination the crawler asks, for anyone who must know what it reaches
+            // (`RUST_LOG=peersearch_crawler::net=debug`; the demo's test reads it).
+            tracing::debug!(
+                target: NET_LOG_TARGET,
+                host = current.as_url().host_str().unwrap_or(""),
+                port = current.as_url().port_or_known_default().unwrap_or(0),
+                "crawler request"
+            );
             let response = self
                 .client
                 .get(current.as_url().clone())

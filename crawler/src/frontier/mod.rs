@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::normalize::NormalizedUrl;
 use crate::politeness::HostBusy;
+use crate::scope::Scope;
 use crate::util::{lock, unix_now};
 use state::{Pick, State};
 use store::Store;
@@ -64,6 +65,10 @@ pub struct Seed {
     pub depth: u32,
     /// The anchor text of the link that led here, if any.
     pub anchor: Option<String>,
+    /// The crawl scope it was reached in (its links are followed only inside it); `None`:
+    /// every link is followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
 }
 
 impl Seed {
@@ -73,6 +78,7 @@ impl Seed {
             url,
             depth: 0,
             anchor: None,
+            scope: None,
         }
     }
 }
@@ -140,6 +146,9 @@ pub struct QueuedUrl {
     pub depth: u32,
     /// Anchor texts of links to it.
     pub anchors: Vec<String>,
+    /// Its crawl scope ([`Seed::scope`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
 }
 
 /// A done URL of a [`SiteState`].
@@ -179,6 +188,8 @@ pub(crate) struct Job {
     pub url: NormalizedUrl,
     pub depth: u32,
     pub anchors: Vec<String>,
+    /// Its crawl scope ([`Seed::scope`]).
+    pub scope: Option<Scope>,
     /// Fetch attempts already made (for retries).
     pub attempt: u32,
 }

@@ -20,6 +20,7 @@ use super::{
 use crate::error::Result;
 use crate::normalize::NormalizedUrl;
 use crate::reopen::Reopening;
+use crate::scope::Scope;
 
 /// (site, depth, url) -> [`QueueRecord`] as JSON. Ordered by depth within a site, so a
 /// site is crawled breadth first.
@@ -40,6 +41,9 @@ const URL_KEY_MAX: &str = "\u{7f}";
 struct QueueRecord {
     anchors: Vec<String>,
     enqueued_at: i64,
+    /// Absent in records written before scopes existed: unrestricted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<Scope>,
 }
 
 fn stored_url(s: &str) -> Option<NormalizedUrl> {
@@ -187,6 +191,7 @@ impl Store {
                     let record = QueueRecord {
                         anchors: anchor.into_iter().collect(),
                         enqueued_at: now,
+                        scope: seed.scope,
                     };
                     queue.insert(
                         (site.as_str(), seed.depth, url.as_str()),
@@ -199,6 +204,7 @@ impl Store {
                         url: seed.url,
                         depth: seed.depth,
                         anchors: record.anchors,
+                        scope: record.scope,
                         attempt: 0,
                     });
                 }
@@ -236,6 +242,7 @@ impl Store {
                     url: normalized,
                     depth,
                     anchors: record.anchors,
+                    scope: record.scope,
                     attempt: 0,
                 });
                 if loaded.len() >= max {
@@ -362,6 +369,7 @@ impl Store {
                         url,
                         depth,
                         anchors: record.anchors,
+                        scope: record.scope,
                     });
                 }
             }
@@ -419,6 +427,9 @@ impl Store {
                         || taken.contains(url)
                         || queued.get((site, url))?.is_some()
                         || done.get((site, url))?.is_some()
+                        // A state from another peer: a URL whose scope is over its bounds
+                        // is dropped, never widened to "follow everything".
+                        || q.scope.as_ref().is_some_and(|s| s.clone().checked().is_err())
                     {
                         continue;
                     }
@@ -430,6 +441,7 @@ impl Store {
                             .cloned()
                             .collect(),
                         enqueued_at: now,
+                        scope: q.scope.clone(),
                     };
                     queue.insert(
                         (site, q.depth, url),

@@ -73,6 +73,7 @@ fn enqueue_dedups_and_enforces_limits() -> Result<()> {
             url: url("http://a.example/deep"),
             depth: 3,
             anchor: None,
+            scope: None,
         },
         seed("http://a.example/x/y/x/y/x/y"),
         seed(&format!("http://a.example/{}", "d/".repeat(40))),
@@ -188,6 +189,7 @@ fn shallow_urls_come_first_and_sites_alternate() -> Result<()> {
             url: url("http://a.example/deep"),
             depth: 5,
             anchor: None,
+            scope: None,
         },
         seed("http://b.example/"),
     ])?;
@@ -286,6 +288,7 @@ fn anchors_accumulate_on_queued_urls() -> Result<()> {
         url: url("http://a.example/"),
         depth: 1,
         anchor: Some(a.to_owned()),
+        scope: None,
     };
     f.enqueue(vec![with("first  anchor")])?;
     f.enqueue(vec![with("second"), with("first anchor")])?;
@@ -398,5 +401,45 @@ fn an_untake_during_a_commit_is_kept_consistent() -> Result<()> {
     assert_eq!(f.in_flight(), 0);
     assert_eq!(f.frontier_size(), 0);
     assert!(take(&f).is_none(), "a done URL was handed out again");
+    Ok(())
+}
+
+/// A queued URL keeps its crawl scope in the store, across a restart and through a site's
+/// export and import (a hand-over to another peer); an imported URL whose scope is over its
+/// bounds is dropped rather than crawled without a scope.
+#[test]
+fn a_queued_url_keeps_its_scope_through_restart_export_and_import() -> Result<()> {
+    let scope = crate::Scope {
+        hosts: vec!["s.example".into()],
+        max_depth: Some(2),
+        ..crate::Scope::default()
+    };
+    let (dir, f) = open_temp()?;
+    f.enqueue(vec![Seed {
+        scope: Some(scope.clone()),
+        ..seed("http://s.example/a")
+    }])?;
+    drop(f);
+    let f = Frontier::open(&dir.path().join("crawl.redb"), limits())?;
+    let mut state = f.export_site("s.example")?;
+    assert_eq!(state.queued[0].scope.as_ref(), Some(&scope));
+    state.queued.push(QueuedUrl {
+        url: url("http://s.example/bad"),
+        depth: 1,
+        anchors: Vec::new(),
+        scope: Some(crate::Scope {
+            deny: vec!["(".into()],
+            ..crate::Scope::default()
+        }),
+    });
+    let (_other_dir, other) = open_temp()?;
+    assert_eq!(
+        other.import_site(state)?,
+        1,
+        "the URL with a bad scope is dropped"
+    );
+    let job = take(&other).expect("the imported URL is queued");
+    assert_eq!(job.url, url("http://s.example/a"));
+    assert_eq!(job.scope, Some(scope));
     Ok(())
 }

@@ -7,7 +7,7 @@
 
 use super::term::{self, sanitize};
 use peersearch_indexer::Explanation;
-use peersearch_web::api::{CrawlResponse, SearchResponse, StatusResponse};
+use peersearch_web::api::{CrawlResponse, CrawlScope, SearchResponse, StatusResponse};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -320,11 +320,19 @@ fn snippet_for_terminal(snippet: &str, color: bool) -> String {
 }
 
 /// `peersearch crawl`; returns whether every URL was accepted.
-pub async fn crawl(node: &str, urls: &[String]) -> Result<bool, ClientError> {
+pub async fn crawl(
+    node: &str,
+    urls: &[String],
+    scope: Option<CrawlScope>,
+) -> Result<bool, ClientError> {
     let node = node.trim_end_matches('/');
+    let mut body = serde_json::json!({ "urls": urls });
+    if let Some(scope) = scope {
+        body["scope"] = serde_json::json!(scope);
+    }
     let r = http()
         .post(format!("{node}/api/crawl"))
-        .json(&serde_json::json!({ "urls": urls }))
+        .json(&body)
         .send()
         .await;
     let body = check(node, r).await?;

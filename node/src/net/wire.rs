@@ -129,6 +129,11 @@ pub struct Link {
     /// `anchors`); `None` for seeds and for links from older peers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The crawl scope the link was found in: the owner follows the target's links only
+    /// inside it (`peersearch_crawler::Scope`). `None`: every link is followed (and links of
+    /// older peers). A scope over its bounds makes the link unusable, never unscoped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<peersearch_crawler::Scope>,
 }
 
 /// A batch of URLs for sites the receiver owns (or should forward to the owner).
@@ -357,6 +362,7 @@ mod tests {
                 url: peersearch_crawler::normalize("http://a.example/x", None).unwrap(),
                 depth: 2,
                 anchors: vec!["x".into()],
+                scope: None,
             }],
             done: Vec::new(),
         };

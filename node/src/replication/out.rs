@@ -188,6 +188,7 @@ mod tests {
             depth: 1,
             anchor: None,
             source: None,
+            scope: None,
         };
         let batch = SiteBatch {
             docs: (0..600).map(|i| doc(i, 10)).collect(),

@@ -288,6 +288,7 @@ mod tests {
                 url: normalize("http://example.org/q", None).unwrap(),
                 depth: 1,
                 anchors: Vec::new(),
+                scope: None,
             }],
             done: vec![DoneUrl {
                 url: normalize("http://example.org/d", None).unwrap(),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::{check_url_count, timed_search};
-use crate::api::{Backend, BackendError};
+use crate::api::{Backend, BackendError, CrawlScope};
 use crate::csrf::{CSRF_COOKIE, cookie_value};
 use crate::error::ApiError;
 use crate::escape::query_string;
@@ -234,6 +234,10 @@ pub(crate) struct SeedForm {
     csrf: String,
     #[serde(default)]
     urls: String,
+    /// Which links the crawl follows: "" (the peer's default scope), "site" (each URL's own
+    /// site) or "any".
+    #[serde(default)]
+    follow: String,
 }
 
 /// `POST /status/seeds`: submit the form's URLs (one per line) and go back to the peer page,
@@ -260,7 +264,21 @@ pub(crate) async fn post_seeds<B: Backend>(
         .map(str::to_owned)
         .collect();
     check_url_count(&urls)?;
-    let outcome = state.backend.submit_urls(urls).await;
+    let scope = match form.follow.as_str() {
+        "" => None,
+        "site" => Some(CrawlScope {
+            site: true,
+            ..CrawlScope::default()
+        }),
+        "any" => Some(CrawlScope::default()),
+        _ => {
+            return Err(ApiError::InvalidParameter {
+                name: "follow",
+                reason: "must be empty, \"site\" or \"any\"".to_owned(),
+            });
+        }
+    };
+    let outcome = state.backend.submit_urls(urls, scope).await?;
     for rejected in &outcome.rejected {
         tracing::info!(url = %rejected.url, reason = %rejected.reason, "seed url rejected");
     }

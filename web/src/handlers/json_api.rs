@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::{check_url_count, timed_search};
-use crate::api::{Backend, CrawlResponse, DocResponse, PeerInfo, SearchResponse, StatusResponse};
+use crate::api::{
+    Backend, CrawlResponse, CrawlScope, DocResponse, PeerInfo, SearchResponse, StatusResponse,
+};
 use crate::error::ApiError;
 use crate::params::{ApiJson, QueryPairs};
 
@@ -27,6 +29,9 @@ pub(crate) async fn search<B: Backend>(
 #[derive(Debug, Deserialize)]
 pub(crate) struct CrawlRequest {
     urls: Vec<String>,
+    /// Which links the crawl follows; absent: the peer's default scope.
+    #[serde(default)]
+    scope: Option<CrawlScope>,
 }
 
 /// `POST /api/crawl`: 202 with what was accepted and rejected.
@@ -35,7 +40,7 @@ pub(crate) async fn crawl<B: Backend>(
     ApiJson(body): ApiJson<CrawlRequest>,
 ) -> Result<(StatusCode, Json<CrawlResponse>), ApiError> {
     check_url_count(&body.urls)?;
-    let response = state.backend.submit_urls(body.urls).await;
+    let response = state.backend.submit_urls(body.urls, body.scope).await?;
     Ok((StatusCode::ACCEPTED, Json(response)))
 }
 

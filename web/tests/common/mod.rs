@@ -16,7 +16,7 @@ use peersearch_indexer::{
     Bm25Params, Coverage, Depth, Explanation, Prior, ProximityPart, Relevance, TermPart, WordStat,
 };
 use peersearch_web::{
-    Activity, ApiHit, Backend, BackendError, CrawlErrorEntry, CrawlResponse, DocParams,
+    Activity, ApiHit, Backend, BackendError, CrawlErrorEntry, CrawlResponse, CrawlScope, DocParams,
     DocResponse, HistoryPoint, MetricsSnapshot, PeerCounts, PeerInfo, Rejected, SearchParams,
     SearchResponse, StatusResponse, WebConfig, app,
 };
@@ -45,6 +45,8 @@ pub struct FakeBackend {
     pub searches: Mutex<Vec<SearchParams>>,
     /// Every URL list submitted to the crawl.
     pub submitted: Mutex<Vec<Vec<String>>>,
+    /// The scope of each submission, in the same order.
+    pub scopes: Mutex<Vec<Option<CrawlScope>>>,
     /// The documents `document` knows, by URL.
     pub docs: Vec<DocResponse>,
     /// Every document look-up that reached the backend.
@@ -63,6 +65,7 @@ impl FakeBackend {
             partial: false,
             searches: Mutex::new(Vec::new()),
             submitted: Mutex::new(Vec::new()),
+            scopes: Mutex::new(Vec::new()),
             docs: Vec::new(),
             doc_lookups: Mutex::new(Vec::new()),
             explanations: BTreeMap::new(),
@@ -234,7 +237,19 @@ impl Backend for FakeBackend {
         })
     }
 
-    async fn submit_urls(&self, urls: Vec<String>) -> CrawlResponse {
+    async fn submit_urls(
+        &self,
+        urls: Vec<String>,
+        scope: Option<CrawlScope>,
+    ) -> Result<CrawlResponse, BackendError> {
+        if let Some(bad) = scope
+            .as_ref()
+            .and_then(|s| s.deny.iter().find(|d| d.contains('(')))
+        {
+            return Err(BackendError::BadScope(format!(
+                "deny: cannot parse {bad:?}"
+            )));
+        }
         let rejected: Vec<Rejected> = urls
             .iter()
             .filter(|u| !u.starts_with("http"))
@@ -245,7 +260,8 @@ impl Backend for FakeBackend {
             .collect();
         let accepted = urls.len() - rejected.len();
         self.submitted.lock().unwrap().push(urls);
-        CrawlResponse { accepted, rejected }
+        self.scopes.lock().unwrap().push(scope);
+        Ok(CrawlResponse { accepted, rejected })
     }
 
     async fn status(&self) -> StatusResponse {
