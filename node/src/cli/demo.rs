@@ -9,6 +9,7 @@ use axum::extract::Path as UrlPath;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use peersearch_crawler::{Scope, ScopeSpec};
 use peersearch_node::{PeerConfig, RunningPeer};
 use peersearch_web::{rust_docs_dir, static_dir};
 use std::net::SocketAddr;
@@ -123,16 +124,28 @@ async fn serve(router: Router) -> Result<SocketAddr> {
     Ok(addr)
 }
 
-/// Start the demo sites; the seed URLs.
-async fn start_sites() -> Result<Vec<String>> {
+/// Start the demo sites; the seed URLs, each with its crawl scope. The demo crawls only what
+/// it serves: nothing it does leaves the machine.
+async fn start_sites() -> Result<Vec<(String, ScopeSpec)>> {
     let mut seeds = Vec::new();
     if let Some(docs) = rust_docs_dir() {
         for book in BOOKS {
-            let dir = docs.join(book);
-            if dir.join("index.html").exists() {
-                let addr = serve(static_dir(dir)).await?;
-                info!(book, site = %format!("http://{addr}/"), "serving a book of the rust documentation");
-                seeds.push(format!("http://{addr}/index.html"));
+            if docs.join(book).join("index.html").exists() {
+                // Each book's site serves the whole documentation, so that the books'
+                // relative links to each other resolve as they do on doc.rust-lang.org (no
+                // false broken links); its crawl keeps to the book's own directory (a prefix
+                // scope), since every other book is crawled from its own site.
+                let addr = serve(static_dir(docs.clone())).await?;
+                let prefix = format!("http://{addr}/{book}/");
+                info!(book, site = %prefix, "serving a book of the rust documentation");
+                let scope = ScopeSpec {
+                    site: false,
+                    scope: Scope {
+                        prefixes: vec![prefix.clone()],
+                        ..Scope::default()
+                    },
+                };
+                seeds.push((format!("{prefix}index.html"), scope));
             }
         }
     }
@@ -141,7 +154,11 @@ async fn start_sites() -> Result<Vec<String>> {
             "rust documentation not found (rustup component add rust-docs); serving the built-in site"
         );
         let addr = serve(builtin_site()).await?;
-        seeds.push(format!("http://{addr}/"));
+        let scope = ScopeSpec {
+            site: true,
+            scope: Scope::default(),
+        };
+        seeds.push((format!("http://{addr}/"), scope));
     }
     Ok(seeds)
 }
@@ -200,12 +217,24 @@ pub async fn run(peers: usize, http: SocketAddr, data_dir: Option<PathBuf>) -> R
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let resp = running[0].submit(seeds).await;
+    let mut accepted = 0;
+    for (seed, scope) in seeds {
+        let resp = running[0]
+            .submit_scoped(vec![seed], scope)
+            .await
+            .context("the demo's crawl scope")?;
+        for r in &resp.rejected {
+            warn!(url = %r.url, reason = %r.reason, "demo seed rejected");
+        }
+        accepted += resp.accepted;
+    }
     let ui = running[0].http_addr();
-    println!(
-        "peersearch demo: {peers} peers on loopback, crawling {} site(s)",
-        resp.accepted
-    );
+    println!("peersearch demo: {peers} peers on loopback, crawling {accepted} site(s)");
+    let pages: Vec<String> = running
+        .iter()
+        .map(|p| format!("http://{}/status", p.http_addr()))
+        .collect();
+    println!("peer pages: {}", pages.join(" "));
     println!("open http://{ui}/ to search (status: http://{ui}/status); Ctrl-C to stop");
     wait_for_signal().await;
     info!("stopping the demo");
