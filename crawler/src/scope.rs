@@ -13,6 +13,7 @@
 
 use regex::RegexSetBuilder;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::normalize::{NormalizedUrl, normalize};
@@ -21,8 +22,20 @@ use crate::normalize::{NormalizedUrl, normalize};
 pub const MAX_SCOPE_ENTRIES: usize = 32;
 /// Longest host, prefix or deny pattern, in bytes.
 pub const MAX_SCOPE_ENTRY_LEN: usize = 256;
+/// Most bytes of a scope's hosts, prefixes and patterns together: every queued URL, link in a
+/// hand-off and URL of a crawl state carries its scope, so it must stay small beside the
+/// messages' fixed size caps (a hand-off of 500 links, a crawl state of 10 000 URLs).
+pub const MAX_SCOPE_BYTES: usize = 1_024;
 /// Compiled size limit of a scope's deny patterns together.
-const DENY_SIZE_LIMIT: usize = 1 << 20;
+const DENY_SIZE_LIMIT: usize = 64 << 10;
+/// Compiled deny sets kept, by pattern list: the same scope arrives with thousands of links.
+const DENY_CACHE: usize = 256;
+
+/// A pattern list compiled, or why it does not compile (that is kept too: it never will).
+type Compiled = Result<Arc<regex::RegexSet>, String>;
+/// Compiled deny sets by pattern list.
+static DENY_SETS: std::sync::Mutex<Option<std::collections::HashMap<Vec<String>, Compiled>>> =
+    std::sync::Mutex::new(None);
 
 /// Which links a crawl follows. Empty lists mean "no restriction of that kind".
 ///
@@ -64,9 +77,16 @@ impl ScopeSpec {
         !self.site && self.scope.is_unrestricted()
     }
 
-    /// Check the spec's bounds; prefixes are normalized and hosts lowercased.
+    /// Check the spec's bounds (leaving room for the seed's own site); prefixes are
+    /// normalized and hosts lowercased.
     pub fn checked(mut self) -> Result<ScopeSpec> {
         self.scope = self.scope.checked()?;
+        if self.site && self.scope.hosts.len() >= MAX_SCOPE_ENTRIES {
+            return Err(Error::BadScope(format!(
+                "at most {} hosts beside the seed's own site",
+                MAX_SCOPE_ENTRIES - 1
+            )));
+        }
         Ok(self)
     }
 
@@ -116,7 +136,20 @@ impl Scope {
                 ));
             }
         }
+        let bytes: usize = [&self.hosts, &self.prefixes, &self.deny]
+            .iter()
+            .flat_map(|l| l.iter())
+            .map(String::len)
+            .sum();
+        if bytes > MAX_SCOPE_BYTES {
+            return bad(format!(
+                "{bytes} bytes of hosts, prefixes and patterns; at most {MAX_SCOPE_BYTES}"
+            ));
+        }
         for h in &mut self.hosts {
+            if h.contains(['/', '@', '?', '#', ' ']) {
+                return bad(format!("hosts: {h:?} is not a host[:port]"));
+            }
             let parsed = normalize(&format!("http://{h}/"), None)
                 .map_err(|_| Error::BadScope(format!("hosts: {h:?} is not a host")))?;
             // `host[:port]` as `NormalizedUrl::site` spells it; with `http://` the default
@@ -138,16 +171,28 @@ impl Scope {
         Ok(self)
     }
 
-    fn compile_deny(&self) -> Result<Option<regex::RegexSet>> {
+    /// The compiled deny patterns, from a small cache: a scope arrives with every link of a
+    /// hand-off and every URL of a crawl state, and compiling is the costly part.
+    fn compile_deny(&self) -> Result<Option<Arc<regex::RegexSet>>> {
         if self.deny.is_empty() {
             return Ok(None);
         }
-        RegexSetBuilder::new(&self.deny)
+        let mut cache = DENY_SETS.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = cache.get_or_insert_with(Default::default);
+        if let Some(hit) = cache.get(&self.deny) {
+            return hit.clone().map(Some).map_err(Error::BadScope);
+        }
+        let compiled = RegexSetBuilder::new(&self.deny)
             .size_limit(DENY_SIZE_LIMIT)
             .dfa_size_limit(DENY_SIZE_LIMIT)
             .build()
-            .map(Some)
-            .map_err(|e| Error::BadScope(format!("deny: {e}")))
+            .map(Arc::new)
+            .map_err(|e| format!("deny: {e}"));
+        if cache.len() >= DENY_CACHE {
+            cache.clear();
+        }
+        cache.insert(self.deny.clone(), compiled.clone());
+        compiled.map(Some).map_err(Error::BadScope)
     }
 
     /// A matcher for this scope (compiles the deny patterns once); a scope that does not
@@ -162,7 +207,7 @@ impl Scope {
 #[derive(Debug)]
 pub struct ScopeMatcher<'a> {
     scope: &'a Scope,
-    deny: Result<Option<regex::RegexSet>>,
+    deny: Result<Option<Arc<regex::RegexSet>>>,
 }
 
 impl ScopeMatcher<'_> {
@@ -173,8 +218,11 @@ impl ScopeMatcher<'_> {
             return false;
         }
         let unrestricted_sites = s.hosts.is_empty() && s.prefixes.is_empty();
-        let listed =
-            s.hosts.contains(&url.site()) || s.prefixes.iter().any(|p| url.as_str().starts_with(p));
+        // Prefixes compare without the scheme: a site that moved to https keeps its scope.
+        let bare = |u: &str| u.split_once("://").map_or(u, |(_, rest)| rest).to_string();
+        let url_bare = bare(url.as_str());
+        let listed = s.hosts.contains(&url.site())
+            || s.prefixes.iter().any(|p| url_bare.starts_with(&bare(p)));
         if !(unrestricted_sites || listed) {
             return false;
         }
@@ -208,6 +256,10 @@ mod tests {
         let m = s.matcher();
         assert!(m.allows(&url("http://a.example/x"), 1));
         assert!(m.allows(&url("http://b.example/docs/y"), 3));
+        assert!(
+            m.allows(&url("https://b.example/docs/y"), 3),
+            "either scheme"
+        );
         assert!(!m.allows(&url("http://b.example/docs/y"), 4), "too deep");
         assert!(
             !m.allows(&url("http://b.example/blog/"), 1),
@@ -273,6 +325,36 @@ mod tests {
             ..Scope::default()
         };
         assert!(not_url.checked().is_err());
+        let long = Scope {
+            prefixes: (0..5)
+                .map(|i| format!("http://a.example/{i}/{}", "p".repeat(230)))
+                .collect(),
+            ..Scope::default()
+        };
+        assert!(
+            matches!(long.checked(), Err(Error::BadScope(m)) if m.contains("bytes")),
+            "over the total size"
+        );
+        for junk in ["a.example/x", "u@a.example", "a.example?q"] {
+            let s = Scope {
+                hosts: vec![junk.into()],
+                ..Scope::default()
+            };
+            assert!(s.checked().is_err(), "{junk}");
+        }
+        let full = ScopeSpec {
+            site: true,
+            scope: Scope {
+                hosts: (0..MAX_SCOPE_ENTRIES)
+                    .map(|i| format!("h{i}.example"))
+                    .collect(),
+                ..Scope::default()
+            },
+        };
+        assert!(
+            full.checked().is_err(),
+            "no room left for the seed's own site"
+        );
         // A scope that cannot compile (it skipped `checked`) follows nothing.
         let m = Scope {
             deny: vec!["(".into()],

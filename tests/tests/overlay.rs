@@ -472,7 +472,10 @@ async fn a_crawl_scope_travels_with_hand_offs_and_nothing_outside_it_is_fetched(
     }
     for (i, log) in logs.iter().enumerate() {
         if [a, b, c].contains(&i) {
-            assert_eq!(log.count("/robots.txt"), 1, "site {i} in scope is crawled");
+            assert!(
+                log.count("/robots.txt") >= 1,
+                "site {i} in scope is crawled"
+            );
             assert!(log.count("/") >= 1, "site {i} in scope is crawled");
         } else {
             assert_eq!(

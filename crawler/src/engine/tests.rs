@@ -627,3 +627,54 @@ async fn a_scoped_crawl_never_touches_what_is_outside_its_scope() {
     );
     assert_eq!(crawler.stats().pages_failed, 0);
 }
+
+/// A seed that redirects out of its own scope (`http://x/` to `https://www.x/`) is still
+/// fetched where it lands, and that site becomes part of its scope: its links are followed.
+#[tokio::test]
+async fn a_scoped_seed_that_redirects_elsewhere_is_crawled_where_it_lands() {
+    let fixture = serve_at(
+        Router::new()
+            .route("/robots.txt", get(|| async { StatusCode::NOT_FOUND }))
+            .route(
+                "/start",
+                get(|| async { Redirect::to("http://www.site.test/") }),
+            )
+            .route(
+                "/",
+                get(|| async {
+                    axum::response::Html("<title>Home</title><p>home</p><a href=\"/a\">a</a>")
+                }),
+            )
+            .route(
+                "/a",
+                get(|| async { axum::response::Html("<title>A</title><p>a</p>") }),
+            ),
+    )
+    .await;
+    let dns = Arc::new(FakeDns::default());
+    dns.answer("site.test", vec![at(PUBLIC_IP)]);
+    dns.answer("www.site.test", vec![at(PUBLIC_IP)]);
+    let dir = tempfile::tempdir().unwrap();
+    let crawler = guarded_crawler(dir.path(), &dns, fixture);
+    let url = |s: &str| normalize(s, None).unwrap();
+    let scope = crate::Scope {
+        hosts: vec!["site.test".into()],
+        ..crate::Scope::default()
+    };
+    let start = url("http://site.test/start");
+    crawler
+        .enqueue(vec![Seed {
+            scope: Some(scope),
+            ..Seed::new(start.clone())
+        }])
+        .await
+        .unwrap();
+    let pages = crawl_until_idle(&crawler, Duration::from_secs(60)).await;
+    let landed = page_of(&pages, &start);
+    assert_eq!(landed.outcome, Outcome::Indexable);
+    assert_eq!(landed.final_url, url("http://www.site.test/"));
+    assert_eq!(
+        page_of(&pages, &url("http://www.site.test/a")).outcome,
+        Outcome::Indexable
+    );
+}

@@ -101,8 +101,9 @@ impl Crawler {
         };
 
         // Every redirect target must be inside the crawl's scope and pass robots.txt of its
-        // host before it is requested.
-        let (scope, depth) = (job.scope.clone(), job.depth);
+        // host before it is requested. A seed's own redirects are followed wherever they go
+        // (`http://x/` to `https://www.x/`): the seed is fetched whatever its scope says.
+        let (scope, depth) = (job.scope.clone().filter(|_| job.depth > 0), job.depth);
         let fetched = self
             .inner
             .fetcher
@@ -135,6 +136,16 @@ impl Crawler {
         let mut doc_url = res.final_url.clone();
         if doc_url != job.url && !self.claim_alias(&job.url, &doc_url).await? {
             return self.finish(job, Outcome::Duplicate).await;
+        }
+        // A seed that redirected to another site out of its scope: the site it landed on is
+        // its own site.
+        if job.depth == 0
+            && res.final_url.site() != job.url.site()
+            && let Some(scope) = job.scope.as_mut()
+            && !scope.matcher().allows(&res.final_url, 0)
+            && scope.hosts.len() < crate::scope::MAX_SCOPE_ENTRIES
+        {
+            scope.hosts.push(res.final_url.site());
         }
         let body = res.body.clone();
         let content_type = res.content_type.clone();

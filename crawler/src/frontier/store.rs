@@ -427,12 +427,19 @@ impl Store {
                         || taken.contains(url)
                         || queued.get((site, url))?.is_some()
                         || done.get((site, url))?.is_some()
-                        // A state from another peer: a URL whose scope is over its bounds
-                        // is dropped, never widened to "follow everything".
-                        || q.scope.as_ref().is_some_and(|s| s.clone().checked().is_err())
                     {
                         continue;
                     }
+                    // A state from another peer: its scope is stored as checked (normalized);
+                    // a URL whose scope is over its bounds is dropped, never widened to
+                    // "follow everything".
+                    let scope = match &q.scope {
+                        None => None,
+                        Some(s) => match s.clone().checked() {
+                            Ok(s) => Some(s),
+                            Err(_) => continue,
+                        },
+                    };
                     let record = QueueRecord {
                         anchors: q
                             .anchors
@@ -441,7 +448,7 @@ impl Store {
                             .cloned()
                             .collect(),
                         enqueued_at: now,
-                        scope: q.scope.clone(),
+                        scope,
                     };
                     queue.insert(
                         (site, q.depth, url),
