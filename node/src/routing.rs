@@ -9,19 +9,34 @@ use crate::link::Link;
 use crate::net::{self, wire};
 use crate::ownership::{self, SiteKey};
 use crate::store::{HandoffItem, Outbox};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use libp2p::PeerId;
-use peersearch_crawler::{Crawler, NormalizedUrl, ScopeSpec, Seed};
+use peersearch_crawler::{Crawler, NormalizedUrl, Scope, ScopeSpec, Seed};
 use peersearch_web::api::{CrawlResponse, Rejected};
 use std::collections::HashMap;
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-/// Hops a hand-off may travel before the receiver accepts it whatever it believes.
+/// Hops a hand-off may travel before the receiver keeps it whatever it believes (among the
+/// site's owners with the slack: a hop count is the sender's word, so a spent budget never
+/// makes a peer crawl a site it has nothing to do with).
 pub const MAX_HOPS: u8 = 3;
+/// URLs one peer may hand this peer per minute, after a burst of [`HANDOFF_BURST`]: far more
+/// than an honest crawl hands one peer (its router sends 500 per message and backs off when
+/// refused), and a bound on what a flooding peer makes this one store.
+pub const HANDOFF_URLS_PER_MINUTE: u32 = 60_000;
+/// URLs one peer may hand this peer at once: two full messages.
+pub const HANDOFF_BURST: u32 = 2 * MAX_HANDOFF_URLS as u32;
+/// Senders the quota remembers before it forgets the ones whose quota is full again.
+const QUOTA_KEYS: usize = 4_096;
 /// Most URLs accepted from one hand-off message.
 pub const MAX_HANDOFF_URLS: usize = 5_000;
 /// How often the hand-off router looks at the outbox when nothing woke it.
@@ -54,6 +69,48 @@ pub struct Placement {
     me: PeerId,
     peers: Vec<PeerId>,
     replication: usize,
+}
+
+/// The hand-off quota of each sender: a token bucket of URLs per peer
+/// ([`HANDOFF_URLS_PER_MINUTE`], [`HANDOFF_BURST`]).
+pub struct HandoffQuota<C: Clock = DefaultClock> {
+    limiter: RateLimiter<PeerId, DefaultKeyedStateStore<PeerId>, C, NoOpMiddleware<C::Instant>>,
+}
+
+impl HandoffQuota {
+    /// The quota on the system clock.
+    pub fn new() -> HandoffQuota {
+        HandoffQuota::with_clock(DefaultClock::default())
+    }
+}
+
+impl Default for HandoffQuota {
+    fn default() -> Self {
+        HandoffQuota::new()
+    }
+}
+
+impl<C: Clock> HandoffQuota<C> {
+    /// The quota on `clock` (tests: a fake one).
+    pub fn with_clock(clock: C) -> HandoffQuota<C> {
+        let nz = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_minute(nz(HANDOFF_URLS_PER_MINUTE)).allow_burst(nz(HANDOFF_BURST));
+        HandoffQuota {
+            limiter: RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock),
+        }
+    }
+
+    /// Take `n` URLs from `peer`'s quota: false (and nothing taken) when it has fewer left.
+    pub fn take(&self, peer: &PeerId, n: usize) -> bool {
+        if self.limiter.len() > QUOTA_KEYS {
+            // Fresh ids are free: forget the senders whose bucket is full again.
+            self.limiter.retain_recent();
+        }
+        let Some(n) = u32::try_from(n).ok().and_then(NonZeroU32::new) else {
+            return n == 0;
+        };
+        matches!(self.limiter.check_key_n(peer, n), Ok(Ok(())))
+    }
 }
 
 impl Placement {
@@ -94,6 +151,19 @@ impl Placement {
     /// The `n` peers closest to `site`, closest first.
     pub fn closest(&self, site: &str, n: usize) -> Vec<PeerId> {
         ownership::owners(&SiteKey::of(site), self.me, &self.peers, n)
+    }
+
+    /// Whether `peer` owns `site`, counting [`OWNER_SLACK`] peers beyond the R owners.
+    pub fn owns_with_slack(&self, site: &str, peer: &PeerId) -> bool {
+        self.closest(site, self.replication + OWNER_SLACK)
+            .contains(peer)
+    }
+
+    /// Whether `me` keeps `link`, handed to it with its hop budget spent: only for a site
+    /// it owns with the slack (a hop count is the sender's word).
+    pub fn keeps_spent(&self, link: &Link, me: &PeerId) -> bool {
+        peersearch_crawler::normalize(&link.url, None)
+            .is_ok_and(|u| self.owns_with_slack(&u.site(), me))
     }
 
     /// The owners of `site`, the primary first.
@@ -149,6 +219,7 @@ struct Inner {
     outbox: Outbox,
     anchors: Anchors,
     wake: Notify,
+    quota: HandoffQuota,
 }
 
 impl std::fmt::Debug for Routing {
@@ -189,6 +260,7 @@ impl Routing {
                 outbox,
                 anchors,
                 wake: Notify::new(),
+                quota: HandoffQuota::new(),
             }),
         }
     }
@@ -219,13 +291,24 @@ impl Routing {
                         resp.rejected.push(Rejected { url: raw, reason });
                         continue;
                     }
+                    // The seed's own site can take a scope over its bounds.
+                    let seed_scope = match scope.for_seed(&u).map(Scope::checked).transpose() {
+                        Ok(s) => s,
+                        Err(e) => {
+                            resp.rejected.push(Rejected {
+                                url: raw,
+                                reason: e.to_string(),
+                            });
+                            continue;
+                        }
+                    };
                     items.push(HandoffItem {
                         link: Link {
                             url: u.to_string(),
                             depth: 0,
                             anchor: None,
                             source: None,
-                            scope: scope.for_seed(&u),
+                            scope: seed_scope,
                         },
                         hops: 0,
                     });
@@ -304,19 +387,43 @@ impl Routing {
         Ok(())
     }
 
-    /// Take in a hand-off: persist it, then acknowledge (the router enqueues or forwards it).
+    /// Take in a hand-off from `from`: within its quota, persist it, then acknowledge (the
+    /// router enqueues or forwards it). Over the quota it is refused as busy, and an honest
+    /// sender retries after its back-off. URLs whose hop budget is spent are kept only for
+    /// the sites this peer owns (with the slack); the others are dropped.
     pub async fn on_handoff(
         &self,
+        from: PeerId,
         request: wire::HandoffRequest,
         reply: net::Responder<wire::HandoffResponse>,
     ) {
+        let offered = request.urls.len().min(MAX_HANDOFF_URLS);
+        if !self.inner.quota.take(&from, offered) {
+            debug!(peer = %from, urls = offered, "hand-off over the sender's quota; refused");
+            let _ = reply.fail("busy: over this peer's hand-off quota, retry later");
+            return;
+        }
         let hops = request.hops.saturating_add(1);
+        let spent = if hops >= MAX_HOPS {
+            Some(self.placement().await)
+        } else {
+            None
+        };
+        let me = self.inner.me;
         let items: Vec<HandoffItem> = request
             .urls
             .into_iter()
             .take(MAX_HANDOFF_URLS)
+            .filter(|link| spent.as_ref().is_none_or(|p| p.keeps_spent(link, &me)))
             .map(|link| HandoffItem { link, hops })
             .collect();
+        if items.len() < offered {
+            debug!(
+                peer = %from,
+                dropped = offered - items.len(),
+                "hand-off URLs past their hops for sites this peer does not own; dropped"
+            );
+        }
         let n = items.len() as u32;
         match self.inner.outbox.push(items).await {
             Ok(()) => {
@@ -404,6 +511,67 @@ impl Routing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sender_past_its_hand_off_quota_is_refused_until_it_refills() {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let quota = HandoffQuota::with_clock(clock.clone());
+        let (flooder, honest) = (PeerId::random(), PeerId::random());
+        let full = MAX_HANDOFF_URLS;
+        assert!(quota.take(&flooder, full));
+        assert!(quota.take(&flooder, full), "the burst is two full messages");
+        assert!(!quota.take(&flooder, full), "over the burst");
+        assert!(!quota.take(&flooder, 500), "still over");
+        assert!(quota.take(&honest, 500), "another sender has its own quota");
+        assert!(quota.take(&flooder, 0), "an empty hand-off costs nothing");
+        // The bucket refills at the rate: 1 000 URLs a second.
+        clock.advance(Duration::from_secs(1));
+        assert!(quota.take(&flooder, 1_000));
+        assert!(!quota.take(&flooder, 1_000));
+        clock.advance(Duration::from_secs(60));
+        assert!(quota.take(&flooder, full));
+        assert!(
+            !quota.take(&flooder, usize::MAX),
+            "more than any bucket holds"
+        );
+    }
+
+    #[test]
+    fn owning_with_the_slack_counts_r_plus_two_peers() {
+        let all = peers(8);
+        let me = all[0];
+        let p = Placement::new(me, all[1..].to_vec(), 2);
+        let site = "a.example";
+        let order = p.closest(site, 8);
+        for (i, peer) in order.iter().enumerate() {
+            assert_eq!(
+                p.owns_with_slack(site, peer),
+                i < 2 + OWNER_SLACK,
+                "place {i}"
+            );
+        }
+        // A link past its hops is kept only by an owner with the slack.
+        let link = Link {
+            url: format!("http://{site}/x"),
+            depth: 1,
+            anchor: None,
+            source: None,
+            scope: None,
+        };
+        let far = order[7];
+        let near = order[3];
+        let from = |me: PeerId| {
+            let others = all.iter().copied().filter(|q| *q != me).collect();
+            Placement::new(me, others, 2)
+        };
+        assert!(from(near).keeps_spent(&link, &near));
+        assert!(!from(far).keeps_spent(&link, &far));
+        let bad = Link {
+            url: "not a url".into(),
+            ..link
+        };
+        assert!(!from(near).keeps_spent(&bad, &near));
+    }
 
     fn peers(n: usize) -> Vec<PeerId> {
         (0..n).map(|_| PeerId::random()).collect()

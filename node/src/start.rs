@@ -234,6 +234,13 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
     if net::hooks::Hooks::from_env().floods_queries() {
         tasks.spawn(net::hooks::flood_queries(net.clone(), coordination.clone()));
     }
+    #[cfg(feature = "test-hooks")]
+    if net::hooks::Hooks::from_env().floods_handoffs() {
+        tasks.spawn(net::hooks::flood_handoffs(
+            net.clone(),
+            coordination.clone(),
+        ));
+    }
     tasks.spawn(replication.run_maintenance(coordination.clone()));
     tasks.spawn(claims.run());
     tasks.spawn(telemetry::run_history(
@@ -365,9 +372,11 @@ async fn answer_requests(
                     }
                     r.search.on_stats(request, reply).await
                 }
-                net::Event::InboundHandoff { request, reply, .. } => {
-                    r.routing.on_handoff(request, reply).await
-                }
+                net::Event::InboundHandoff {
+                    peer,
+                    request,
+                    reply,
+                } => r.routing.on_handoff(peer, request, reply).await,
                 net::Event::InboundReplicate {
                     peer,
                     request,

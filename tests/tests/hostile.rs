@@ -629,6 +629,100 @@ async fn a_query_flood_is_bounded_and_honest_queries_stay_whole() {
     drop(sites);
 }
 
+/// The last `flooding hand-offs` counter `name` a flooding peer logged.
+fn handoff_flood(peer: &PeerProcess, name: &str) -> u64 {
+    let log = std::fs::read_to_string(&peer.log_path).unwrap_or_default();
+    log.lines()
+        .rev()
+        .find(|l| l.contains("flooding hand-offs"))
+        .and_then(|l| l.split(&format!("{name}=")).nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A peer that hands every peer 5 000 junk URLs per message, as fast as they answer, with a
+/// spent hop budget (which once forced the receiver to keep them): each sender gets a quota
+/// of URLs per minute and is refused as busy past it, URLs past their hops are kept only for
+/// sites the receiver owns, and honest queries stay whole and unchanged meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_off_flood_is_held_to_a_quota_and_honest_queries_stay_whole() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (peers, ids) = network_with_hostile(dir.path(), R, "flood_handoffs").await;
+    let flooder_id = ids[HONEST].clone();
+    let sites = sites_for(&flooder_id, &ids, false).await;
+    let seeds: Vec<String> = sites.iter().map(|s| s.url("/")).collect();
+    peers[0].seed(&seeds).await.unwrap();
+    wait_network_idle(&peers, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let queries = queries();
+    let root = &peers[1];
+    let before = settled_top10(root, &queries, "").await.unwrap();
+    assert!(
+        before.iter().filter(|a| !a.is_empty()).count() >= queries.len() / 2,
+        "too few queries match anything: {before:?}"
+    );
+
+    // Seeding the flooder starts its flood; wait until the quota turns hand-offs away.
+    let started = std::time::Instant::now();
+    peers[HONEST].seed(&seeds[..1]).await.unwrap();
+    for _ in 0..300 {
+        if handoff_flood(&peers[HONEST], "busy") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        handoff_flood(&peers[HONEST], "busy") > 0,
+        "no hand-off of the flood was refused: {}",
+        peers[HONEST].log_tail()
+    );
+    // Honest queries in the flood: whole, and the answers of before.
+    for (q, want) in queries.iter().zip(&before) {
+        let v = root.search(q, "&limit=10&timeout_ms=5000").await.unwrap();
+        assert!(
+            v["peers"]["answered"].as_u64() >= Some(HONEST as u64),
+            "{q:?} in the flood: {v}"
+        );
+        let have: Vec<(String, f64)> = v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|h| Some((h["url"].as_str()?.to_string(), h["score"].as_f64()?)))
+            .collect();
+        assert_eq!(&have, want, "{q:?}: another answer in the flood");
+    }
+    // What the honest peers kept of it is within their quotas: a burst of two messages each,
+    // then 1 000 URLs a second (measured from before the flood began, so the bound is loose).
+    let (answered, busy, kept) = (
+        handoff_flood(&peers[HONEST], "answered"),
+        handoff_flood(&peers[HONEST], "busy"),
+        handoff_flood(&peers[HONEST], "kept"),
+    );
+    let secs = started.elapsed().as_secs() + 1;
+    let bound = HONEST as u64 * (10_000 + 1_000 * secs);
+    println!(
+        "hand-off flood: {answered} messages taken, {busy} refused as busy, {kept} URLs kept \
+         by the honest peers in about {secs} s (their quotas allow {bound})"
+    );
+    assert!(
+        kept <= bound,
+        "the honest peers kept {kept} URLs, over their quotas ({bound})"
+    );
+    assert!(
+        kept < answered * 5_000,
+        "every URL past its hops was kept, also for sites the receiver does not own"
+    );
+    for p in &peers[..HONEST] {
+        for other in &ids[..HONEST] {
+            assert!(!banned(p, other), "{} banned honest {other}", p.peer_id());
+        }
+    }
+    drop(sites);
+}
+
 async fn hostile_status(peers: &[PeerProcess]) -> Value {
     peers[HONEST].get_json("/api/status").await.unwrap()
 }

@@ -56,6 +56,8 @@ pub enum Misbehave {
     PoisonReplicas,
     /// Search requests to every peer, as many at once as the transport lets through.
     FloodQueries,
+    /// Hand-offs of junk URLs with a spent hop budget to every peer, as fast as answered.
+    FloodHandoffs,
 }
 
 /// Searches a `flood-queries` peer keeps in flight to each peer.
@@ -107,7 +109,8 @@ impl Hooks {
             | Misbehave::PoisonStats
             | Misbehave::PoisonResults
             | Misbehave::PoisonReplicas
-            | Misbehave::FloodQueries => {
+            | Misbehave::FloodQueries
+            | Misbehave::FloodHandoffs => {
                 return None;
             }
         };
@@ -203,10 +206,15 @@ impl Hooks {
         self.misbehave == Some(Misbehave::FloodQueries)
     }
 
+    /// Whether this peer floods others with hand-offs (`flood-handoffs`).
+    pub fn floods_handoffs(&self) -> bool {
+        self.misbehave == Some(Misbehave::FloodHandoffs)
+    }
+
     /// With `poison_replicas`, remember seeds submitted to this peer: the victims (and with
     /// `flood-queries`, the signal to start).
     pub fn note_seeds(&self, urls: &[String]) {
-        if self.poisons_replicas() || self.floods_queries() {
+        if self.poisons_replicas() || self.floods_queries() || self.floods_handoffs() {
             lock_victims().extend(urls.iter().cloned());
             SEEDINGS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
@@ -360,6 +368,93 @@ pub async fn flood_queries(net: super::Client, stop: tokio_util::sync::Cancellat
     flights.abort_all();
 }
 
+/// Hand-offs a `flood-handoffs` peer keeps in flight to each peer.
+const HANDOFF_FLOOD_IN_FLIGHT: usize = 8;
+
+/// One flood hand-off: [`crate::routing::MAX_HANDOFF_URLS`] URLs, each on a site of its own
+/// (loopback addresses where nothing listens, so that nothing leaves the machine), with the
+/// largest hop count, which an older peer kept whatever it owned.
+fn flood_handoff(round: u64) -> wire::HandoffRequest {
+    let urls = (0..crate::routing::MAX_HANDOFF_URLS as u64)
+        .map(|i| {
+            let n = round.wrapping_mul(7_919).wrapping_add(i) % (1 << 24);
+            wire::Link {
+                url: format!(
+                    "http://127.{}.{}.{}:1/flood/{round}/{i}",
+                    n >> 16,
+                    (n >> 8) & 0xff,
+                    n & 0xff
+                ),
+                depth: 1,
+                anchor: Some("flood".into()),
+                source: None,
+                scope: None,
+            }
+        })
+        .collect();
+    wire::HandoffRequest {
+        urls,
+        hops: u8::MAX,
+    }
+}
+
+/// Flood every live peer with hand-offs, [`HANDOFF_FLOOD_IN_FLIGHT`] at a time each, for
+/// [`FLOOD_FOR`] after the first seeding (`flood-handoffs`); log each second how many
+/// were answered, refused as busy or failed, and how many URLs the peers kept.
+pub async fn flood_handoffs(net: super::Client, stop: tokio_util::sync::CancellationToken) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    while SEEDINGS.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+    let counts: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
+    let until = tokio::time::Instant::now() + FLOOD_FOR;
+    let mut flights = tokio::task::JoinSet::new();
+    let mut next_log = tokio::time::Instant::now();
+    let mut round = 0u64;
+    while tokio::time::Instant::now() < until && !stop.is_cancelled() {
+        let peers = net.live_peers().await.unwrap_or_default();
+        while flights.len() < HANDOFF_FLOOD_IN_FLIGHT * peers.len().max(1) && !peers.is_empty() {
+            for peer in &peers {
+                round += 1;
+                let (net, counts, peer, request) =
+                    (net.clone(), counts.clone(), *peer, flood_handoff(round));
+                flights.spawn(async move {
+                    match net.handoff(peer, request).await {
+                        Ok(ack) => {
+                            counts[0].fetch_add(1, Relaxed);
+                            counts[3].fetch_add(u64::from(ack.accepted), Relaxed);
+                        }
+                        Err(super::Error::Remote(m)) if m.contains("busy") => {
+                            counts[1].fetch_add(1, Relaxed);
+                        }
+                        Err(_) => {
+                            counts[2].fetch_add(1, Relaxed);
+                        }
+                    }
+                });
+            }
+        }
+        tokio::select! {
+            _ = flights.join_next() => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        if tokio::time::Instant::now() >= next_log {
+            next_log += Duration::from_secs(1);
+            tracing::info!(
+                answered = counts[0].load(Relaxed),
+                busy = counts[1].load(Relaxed),
+                failed = counts[2].load(Relaxed),
+                kept = counts[3].load(Relaxed),
+                "flooding hand-offs"
+            );
+        }
+    }
+    flights.abort_all();
+}
+
 static VICTIMS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 fn lock_victims() -> std::sync::MutexGuard<'static, Vec<String>> {
@@ -370,7 +465,7 @@ static HOOKS: OnceLock<Hooks> = OnceLock::new();
 
 /// The modes by name: `PEERSEARCH_HOSTILE` takes the first spelling, the older
 /// `PEERSEARCH_TEST_MISBEHAVE` the second.
-const MODES: [(&str, &str, Misbehave); 7] = [
+const MODES: [(&str, &str, Misbehave); 8] = [
     ("flood", "flood", Misbehave::Flood),
     ("oversized", "oversized", Misbehave::Oversized),
     ("forge-doc", "forge_doc", Misbehave::ForgeDoc),
@@ -382,6 +477,7 @@ const MODES: [(&str, &str, Misbehave); 7] = [
         Misbehave::PoisonReplicas,
     ),
     ("flood-queries", "flood_queries", Misbehave::FloodQueries),
+    ("flood-handoffs", "flood_handoffs", Misbehave::FloodHandoffs),
 ];
 
 /// The misbehaviour `PEERSEARCH_HOSTILE` (or `PEERSEARCH_TEST_MISBEHAVE`) names; an error

@@ -1,7 +1,7 @@
 //! What a replica batch may carry, by who sent it (issue: "replication only from owners").
 //!
 //! A batch is taken only when its sender and this peer both own its site in this peer's view,
-//! counting [`OWNER_SLACK`] peers beyond the R owners (views differ for a while after a peer
+//! counting [`OWNER_SLACK`](crate::routing::OWNER_SLACK) peers beyond the R owners (views differ for a while after a peer
 //! joins or leaves, and a former owner pushes its documents to the new owners before it drops
 //! them). Within a taken batch:
 //! - every document must be of the batch's site (its URL says so, not its `site` field), its
@@ -19,7 +19,7 @@
 //! not (views differ).
 
 use crate::net::wire;
-use crate::routing::{OWNER_SLACK, Placement};
+use crate::routing::Placement;
 use libp2p::PeerId;
 use peersearch_crawler::SiteState;
 
@@ -46,9 +46,7 @@ pub(super) const FETCH_SKEW_SECS: i64 = 86_400;
 
 /// Whether `peer` owns `site` in `placement`, with the slack.
 fn owns(placement: &Placement, site: &str, peer: &PeerId) -> bool {
-    placement
-        .closest(site, placement.replication() + OWNER_SLACK)
-        .contains(peer)
+    placement.owns_with_slack(site, peer)
 }
 
 /// Screen `request` from `from` in `placement` (this peer's view, `from` counted live), at
