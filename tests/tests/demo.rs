@@ -17,26 +17,24 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// The books the demo serves (node/src/cli/demo.rs), each crawled inside its own directory.
-const BOOKS: &[&str] = &[
-    "book",
-    "cargo",
-    "reference",
-    "rust-by-example",
-    "nomicon",
-    "edition-guide",
-    "rustc",
-    "rustdoc",
-    "std",
-];
+/// The books the demo says it serves (its `serving a book` log lines: `site=URL/BOOK/`).
+fn served_books(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter(|l| l.contains("serving a book"))
+        .filter_map(|l| l.split(" site=").nth(1))
+        .filter_map(|site| site.trim().trim_end_matches('/').rsplit('/').next())
+        .map(str::to_string)
+        .collect()
+}
 
 /// The links of the books' pages that stay inside their book's directory (what a crawl
 /// scoped to the book follows) and lead to no file: the broken links the docs contain.
-fn broken_links_in(docs: &Path) -> BTreeSet<String> {
+fn broken_links_in(docs: &Path, books: &[String]) -> BTreeSet<String> {
     let selector = scraper::Selector::parse("a[href]").unwrap();
     let base = url::Url::parse("http://docs.invalid/").unwrap();
     let mut broken = BTreeSet::new();
-    for book in BOOKS {
+    for book in books {
         let mut dirs = vec![docs.join(book)];
         while let Some(dir) = dirs.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -160,7 +158,10 @@ async fn demo_starts_finds_peers_and_answers_a_search() {
                 "--data-dir",
             ])
             .arg(dir.path())
-            .env("RUST_LOG", "warn,peersearch_crawler::net=debug")
+            .env(
+                "RUST_LOG",
+                "warn,peersearch=info,peersearch_crawler::net=debug",
+            )
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -259,7 +260,17 @@ async fn demo_starts_finds_peers_and_answers_a_search() {
 
     // Crawl on for a while (bounded: the whole documentation takes minutes), then check what
     // the peers recorded and what the crawlers reached.
-    let broken = docs.as_deref().map(broken_links_in).unwrap_or_default();
+    let books = served_books(&output.lock().unwrap());
+    if docs.is_some() {
+        assert!(
+            books.len() >= 2,
+            "the demo serves the books of the docs: {books:?}"
+        );
+    }
+    let broken = docs
+        .as_deref()
+        .map(|d| broken_links_in(d, &books))
+        .unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(60);
     let (crawled, failed) = loop {
         let (mut crawled, mut failed, mut busy) = (0, 0, false);

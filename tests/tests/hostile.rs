@@ -518,16 +518,49 @@ async fn forged_replicas_are_refused_and_their_peer_is_banned() {
     drop(sites);
 }
 
-/// The last `busy` count a flooding peer logged.
-fn flood_busy(peer: &PeerProcess) -> u64 {
+/// The last counter `name` a peer logged in a line with `message` (0 before the first).
+fn logged_count(peer: &PeerProcess, message: &str, name: &str) -> u64 {
     let log = std::fs::read_to_string(&peer.log_path).unwrap_or_default();
     log.lines()
         .rev()
-        .find(|l| l.contains("flooding searches"))
-        .and_then(|l| l.split("busy=").nth(1))
+        .find(|l| l.contains(message))
+        .and_then(|l| l.split(&format!("{name}=")).nth(1))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
+}
+
+/// The last `busy` count a flooding peer logged.
+fn flood_busy(peer: &PeerProcess) -> u64 {
+    logged_count(peer, "flooding searches", "busy")
+}
+
+/// `root`'s answers to `queries` during a flood: every honest peer answers, and each top 10
+/// is the one of before the flood. The took_ms of each answer.
+async fn assert_answers_unchanged(
+    root: &PeerProcess,
+    queries: &[String],
+    before: &[Vec<(String, f64)>],
+) -> Vec<u64> {
+    let mut took = Vec::new();
+    for (q, want) in queries.iter().zip(before) {
+        let v = root.search(q, "&limit=10&timeout_ms=5000").await.unwrap();
+        took.push(v["took_ms"].as_u64().unwrap_or(0));
+        // Every honest peer answers (the flooder, whose own outbound flood shares its
+        // connections, may not: it owns none of the sites).
+        assert!(
+            v["peers"]["answered"].as_u64() >= Some(HONEST as u64),
+            "{q:?} in the flood: {v}"
+        );
+        let have: Vec<(String, f64)> = v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|h| Some((h["url"].as_str()?.to_string(), h["score"].as_f64()?)))
+            .collect();
+        assert_eq!(&have, want, "{q:?}: another answer in the flood");
+    }
+    took
 }
 
 /// Resident memory of a peer process, in MiB (a measurement to print).
@@ -596,24 +629,7 @@ async fn a_query_flood_is_bounded_and_honest_queries_stay_whole() {
         peers[HONEST].log_tail()
     );
     // Honest queries in the flood: whole, and the answers of before.
-    let mut took_during = Vec::new();
-    for (q, want) in queries.iter().zip(&before) {
-        let v = root.search(q, "&limit=10&timeout_ms=5000").await.unwrap();
-        took_during.push(v["took_ms"].as_u64().unwrap_or(0));
-        // Every honest peer answers (the flooder, whose own outbound flood shares its
-        // connections, may not: it owns none of the sites).
-        assert!(
-            v["peers"]["answered"].as_u64() >= Some(HONEST as u64),
-            "{q:?} in the flood: {v}"
-        );
-        let have: Vec<(String, f64)> = v["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|h| Some((h["url"].as_str()?.to_string(), h["score"].as_f64()?)))
-            .collect();
-        assert_eq!(&have, want, "{q:?}: another answer in the flood");
-    }
+    let took_during = assert_answers_unchanged(root, &queries, &before).await;
     let rss_during: Vec<u64> = peers[..HONEST].iter().map(rss_mib).collect();
     println!(
         "honest peers' resident MiB before the flood {rss_before:?}, during {rss_during:?}; \
@@ -631,14 +647,7 @@ async fn a_query_flood_is_bounded_and_honest_queries_stay_whole() {
 
 /// The last `flooding hand-offs` counter `name` a flooding peer logged.
 fn handoff_flood(peer: &PeerProcess, name: &str) -> u64 {
-    let log = std::fs::read_to_string(&peer.log_path).unwrap_or_default();
-    log.lines()
-        .rev()
-        .find(|l| l.contains("flooding hand-offs"))
-        .and_then(|l| l.split(&format!("{name}=")).nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    logged_count(peer, "flooding hand-offs", name)
 }
 
 /// A peer that hands every peer 5 000 junk URLs per message, as fast as they answer, with a
@@ -680,20 +689,7 @@ async fn a_hand_off_flood_is_held_to_a_quota_and_honest_queries_stay_whole() {
         peers[HONEST].log_tail()
     );
     // Honest queries in the flood: whole, and the answers of before.
-    for (q, want) in queries.iter().zip(&before) {
-        let v = root.search(q, "&limit=10&timeout_ms=5000").await.unwrap();
-        assert!(
-            v["peers"]["answered"].as_u64() >= Some(HONEST as u64),
-            "{q:?} in the flood: {v}"
-        );
-        let have: Vec<(String, f64)> = v["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|h| Some((h["url"].as_str()?.to_string(), h["score"].as_f64()?)))
-            .collect();
-        assert_eq!(&have, want, "{q:?}: another answer in the flood");
-    }
+    assert_answers_unchanged(root, &queries, &before).await;
     // What the honest peers kept of it is within their quotas: a burst of two messages each,
     // then 1 000 URLs a second (measured from before the flood began, so the bound is loose).
     let (answered, busy, kept) = (
