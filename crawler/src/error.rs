@@ -62,6 +62,9 @@ pub enum Error {
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),
+    /// A sitemap is not one (wrong root, not XML, a DTD) or broke off (the reason is named).
+    #[error("bad sitemap: {0}")]
+    Sitemap(String),
 }
 
 /// Result alias used throughout the crate.

@@ -108,6 +108,7 @@ mod politeness;
 pub mod reopen;
 mod robots;
 mod scope;
+pub mod sitemap;
 #[cfg(test)]
 mod test_util;
 mod util;
@@ -123,11 +124,14 @@ pub use extract::{
 };
 pub use fetch::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT, DnsResolver, FetchConfig, FetchResult,
-    Fetcher, MAX_REDIRECTS, NET_LOG_TARGET, default_user_agent, forbidden_reason,
+    Fetcher, MAX_REDIRECTS, NET_LOG_TARGET, Validators, default_user_agent, forbidden_reason,
+};
+pub use frontier::revisit::{
+    DEAD_AFTER_FAILURES, DEFAULT_MAX_REVISIT_SECS, DEFAULT_MIN_REVISIT_SECS, HUB_LINKS,
 };
 pub use frontier::{
     DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES_PER_SITE, DoneUrl, EnqueueReport, QueuedUrl, RefuseReason,
-    Refused, Seed, SiteState,
+    Refused, RevisitPolicy, Seed, SiteState,
 };
 pub use normalize::{MAX_URL_BYTES, NormalizedUrl, normalize, site_of};
 pub use politeness::{DEFAULT_CRAWL_RATE, DEFAULT_MAX_CONCURRENCY};

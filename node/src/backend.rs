@@ -111,6 +111,12 @@ impl Backend for NodeBackend {
             crawl_in_flight: st.in_flight,
             pages_crawled: st.pages_crawled,
             pages_failed: st.pages_failed,
+            revisits_due: st.revisits_due,
+            pages_revisited: st.pages_revisited,
+            pages_changed: st.pages_changed,
+            pages_unchanged: st.pages_unchanged,
+            pages_removed: st.pages_removed,
+            index_commits: self.indexing.commits(),
             uptime_s: self.started.elapsed().as_secs(),
         }
     }
@@ -169,6 +175,16 @@ impl Backend for NodeBackend {
             docs_indexed: self.indexing.num_docs(),
             index_bytes: self.indexing.size_bytes().await,
             frontier_size: st.frontier_size,
+            revisits_due: st.revisits_due,
+            revisits: [
+                ("all", st.pages_revisited),
+                ("changed", st.pages_changed),
+                ("unchanged", st.pages_unchanged),
+                ("removed", st.pages_removed),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
             peers_connected: self.connected_peers().await,
             bytes_sent,
             bytes_received,

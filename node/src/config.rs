@@ -68,6 +68,12 @@ pub struct PeerConfig {
     pub max_depth: u32,
     /// Maximum pages crawled per site. Default 10 000.
     pub max_pages_per_site: u64,
+    /// Shortest interval between two visits of a crawled page, in seconds. Default 86 400
+    /// (a day).
+    pub min_revisit_secs: u64,
+    /// Longest interval between two visits of a crawled page, in seconds. Default 2 592 000
+    /// (30 days).
+    pub max_revisit_secs: u64,
     /// Fetches in flight at once across all hosts. Default 16.
     pub crawl_concurrency: usize,
     /// How often staged documents are committed while crawling, in milliseconds. Default 1000
@@ -120,6 +126,8 @@ impl Default for PeerConfig {
             fetch_timeout_secs: 30,
             max_depth: 16,
             max_pages_per_site: 10_000,
+            min_revisit_secs: peersearch_crawler::DEFAULT_MIN_REVISIT_SECS,
+            max_revisit_secs: peersearch_crawler::DEFAULT_MAX_REVISIT_SECS,
             crawl_concurrency: 16,
             commit_interval_ms: 1000,
             crawl_bind_addr: None,
@@ -177,6 +185,10 @@ pub struct Overrides {
     pub max_depth: Option<u32>,
     /// `--max-pages-per-site`.
     pub max_pages_per_site: Option<u64>,
+    /// `--min-revisit-secs`.
+    pub min_revisit_secs: Option<u64>,
+    /// `--max-revisit-secs`.
+    pub max_revisit_secs: Option<u64>,
     /// `--crawl-concurrency`.
     pub crawl_concurrency: Option<usize>,
     /// `--commit-interval-ms`.
@@ -253,6 +265,12 @@ impl PeerConfig {
         if let Some(v) = o.max_pages_per_site {
             c.max_pages_per_site = v;
         }
+        if let Some(v) = o.min_revisit_secs {
+            c.min_revisit_secs = v;
+        }
+        if let Some(v) = o.max_revisit_secs {
+            c.max_revisit_secs = v;
+        }
         if let Some(v) = o.crawl_concurrency {
             c.crawl_concurrency = v;
         }
@@ -317,6 +335,17 @@ impl PeerConfig {
         }
         if self.max_pages == Some(0) {
             return bad("max-pages", "must be at least 1");
+        }
+        // Ten years at most: a longer interval means "never", which is not a revisit.
+        const MAX_REVISIT: u64 = 10 * 365 * 86_400;
+        if !(1..=MAX_REVISIT).contains(&self.min_revisit_secs) {
+            return bad("min-revisit-secs", "must be between 1 and 315360000");
+        }
+        if !(self.min_revisit_secs..=MAX_REVISIT).contains(&self.max_revisit_secs) {
+            return bad(
+                "max-revisit-secs",
+                "must be at least min-revisit-secs and at most 315360000",
+            );
         }
         if !(1..=600).contains(&self.fetch_timeout_secs) {
             return bad("fetch-timeout-secs", "must be between 1 and 600");

@@ -52,6 +52,9 @@ pub struct CommittedBatch {
     pub links: Vec<(String, Link)>,
     /// The anchor records of the documents, by URL.
     pub anchors: Vec<(String, AnchorRecord)>,
+    /// URLs whose documents revisits removed (gone, moved, no longer indexable), none of
+    /// them among `docs`.
+    pub removed: Vec<String>,
 }
 
 /// The handle to the shard and the index loop.
@@ -61,6 +64,7 @@ pub struct Indexing {
     jobs: mpsc::Sender<IndexJob>,
     num_docs: Arc<AtomicU64>,
     replicated: Arc<AtomicU64>,
+    commits: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Indexing {
@@ -162,6 +166,12 @@ impl Indexing {
     pub fn replicated_docs(&self) -> u64 {
         self.replicated.load(Ordering::Relaxed)
     }
+
+    /// Index commits since start (a batch that changes no document, such as revisits that
+    /// found nothing new, makes none).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
 }
 
 /// A crawled page whose links could not be stored yet.
@@ -182,11 +192,17 @@ struct Staging {
     /// Pages whose links wait to be stored, oldest first.
     held: VecDeque<HeldPage>,
     held_links: usize,
+    /// Documents revisits removed: deleted before the batch's documents are written, so a
+    /// document of the same batch stays.
+    removed: Vec<String>,
     replica_docs: Vec<Document>,
     replica_deletes: Vec<String>,
     acks: Vec<(oneshot::Sender<Result<u32>>, u32)>,
     /// Dirty anchor marks whose documents are staged: cleared after the next commit.
     reanchored: Vec<(String, u64)>,
+    /// The last commit failed: the shard holds operations that the next commit must write,
+    /// whatever that batch holds.
+    shard_pending: bool,
 }
 
 impl Staging {
@@ -264,6 +280,7 @@ impl Staging {
     fn has_work(&self) -> bool {
         !(self.urls.is_empty()
             && self.docs.is_empty()
+            && self.removed.is_empty()
             && self.reanchored.is_empty()
             && self.replica_docs.is_empty()
             && self.replica_deletes.is_empty())
@@ -326,6 +343,7 @@ pub struct IndexLoop<S> {
     commit_every: Duration,
     num_docs: Arc<AtomicU64>,
     replicated: Arc<AtomicU64>,
+    commits: Arc<AtomicU64>,
     anchors: Anchors,
 }
 
@@ -345,11 +363,13 @@ pub async fn new<S: LinkStore>(
     let docs = on_shard(&shard, |s| Ok(s.num_docs())).await?;
     let num_docs = Arc::new(AtomicU64::new(docs));
     let replicated = Arc::new(AtomicU64::new(0));
+    let commits = Arc::new(AtomicU64::new(0));
     let handle = Indexing {
         shard: shard.clone(),
         jobs: jobs_tx,
         num_docs: num_docs.clone(),
         replicated: replicated.clone(),
+        commits: commits.clone(),
     };
     let run = IndexLoop {
         shard,
@@ -361,6 +381,7 @@ pub async fn new<S: LinkStore>(
         commit_every,
         num_docs,
         replicated,
+        commits,
         anchors,
     };
     Ok((handle, run))
@@ -435,6 +456,11 @@ impl<S: LinkStore> IndexLoop<S> {
         };
         let doc = to_document(&page, record.as_ref());
         let site = page.final_url.site();
+        if !page.removed.is_empty() {
+            debug!(url = %page.url, removed = page.removed.len(), "a revisit removes documents");
+        }
+        st.removed
+            .extend(page.removed.iter().map(|u| u.to_string()));
         st.add_page(doc, urls, &site, &page.links, &self.links)
             .await;
     }
@@ -519,6 +545,11 @@ impl<S: LinkStore> IndexLoop<S> {
     /// its operations at the next commit, and the URLs stay in flight until then.
     async fn commit(&self, st: &mut Staging) {
         let docs = std::mem::take(&mut st.docs);
+        let mut removed = std::mem::take(&mut st.removed);
+        // A document staged in the same batch is the newer word on its URL.
+        removed.retain(|u| !docs.iter().any(|d| d.url == *u));
+        removed.sort();
+        removed.dedup();
         let mut replicas = std::mem::take(&mut st.replica_docs);
         self.anchor_replicas(&mut replicas).await;
         let deletes = std::mem::take(&mut st.replica_deletes);
@@ -529,17 +560,33 @@ impl<S: LinkStore> IndexLoop<S> {
             .filter_map(|d| peersearch_crawler::normalize(&d.url, None).ok())
             .collect();
         let to_write = docs.clone();
-        let result = on_shard(&self.shard, move |shard| {
-            for d in to_write.iter().chain(&replicas) {
-                shard.upsert(d)?;
-            }
-            for u in &deletes {
-                shard.delete(u)?;
-            }
-            shard.commit()?;
-            Ok(shard.num_docs())
-        })
-        .await;
+        let to_remove = removed.clone();
+        // Nothing for the index (pages without a document, revisits that found nothing new):
+        // no commit, the URLs are only marked done.
+        let untouched = !st.shard_pending
+            && docs.is_empty()
+            && replicas.is_empty()
+            && deletes.is_empty()
+            && removed.is_empty();
+        let result = if untouched {
+            Ok(self.num_docs.load(Ordering::Relaxed))
+        } else {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            on_shard(&self.shard, move |shard| {
+                for u in &to_remove {
+                    shard.delete(u)?;
+                }
+                for d in to_write.iter().chain(&replicas) {
+                    shard.upsert(d)?;
+                }
+                for u in &deletes {
+                    shard.delete(u)?;
+                }
+                shard.commit()?;
+                Ok(shard.num_docs())
+            })
+            .await
+        };
         let ok = match result {
             Ok(n) => {
                 self.num_docs.store(n, Ordering::Relaxed);
@@ -557,6 +604,7 @@ impl<S: LinkStore> IndexLoop<S> {
             }
             let _ = done.send(if ok { Ok(n) } else { Err(Error::CommitFailed) });
         }
+        st.shard_pending = !ok;
         if !ok {
             // The shard keeps the staged operations; the URLs wait for the next commit.
             return;
@@ -574,7 +622,7 @@ impl<S: LinkStore> IndexLoop<S> {
             warn!("cannot mark committed urls done; they will be fetched again");
         }
         if let Some(tx) = &self.committed
-            && !(urls.is_empty() && docs.is_empty())
+            && !(urls.is_empty() && docs.is_empty() && removed.is_empty())
         {
             let anchors = self
                 .anchors
@@ -587,6 +635,7 @@ impl<S: LinkStore> IndexLoop<S> {
                 crawled: urls,
                 links,
                 anchors,
+                removed,
             });
         }
     }

@@ -93,6 +93,12 @@ struct StartArgs {
     /// Maximum pages crawled per site [default: 10000].
     #[arg(long, env = "PEERSEARCH_MAX_PAGES_PER_SITE")]
     max_pages_per_site: Option<u64>,
+    /// Shortest interval between two visits of a crawled page, in seconds [default: 86400].
+    #[arg(long, env = "PEERSEARCH_MIN_REVISIT_SECS")]
+    min_revisit_secs: Option<u64>,
+    /// Longest interval between two visits of a crawled page, in seconds [default: 2592000].
+    #[arg(long, env = "PEERSEARCH_MAX_REVISIT_SECS")]
+    max_revisit_secs: Option<u64>,
     /// Fetches in flight at once [default: 16].
     #[arg(long, env = "PEERSEARCH_CRAWL_CONCURRENCY")]
     crawl_concurrency: Option<usize>,
@@ -318,6 +324,8 @@ fn overrides(a: StartArgs) -> Overrides {
         fetch_timeout_secs: a.fetch_timeout_secs,
         max_depth: a.max_depth,
         max_pages_per_site: a.max_pages_per_site,
+        min_revisit_secs: a.min_revisit_secs,
+        max_revisit_secs: a.max_revisit_secs,
         crawl_concurrency: a.crawl_concurrency,
         commit_interval_ms: a.commit_interval_ms,
         crawl_bind_addr: a.crawl_bind_addr,

@@ -100,6 +100,8 @@ async fn open_data_dir(config: &PeerConfig) -> Result<(File, Arc<Shard>, Crawler
         max_concurrency: config.crawl_concurrency,
         max_depth: config.max_depth,
         max_pages_per_site: config.max_pages_per_site,
+        min_revisit_secs: config.min_revisit_secs,
+        max_revisit_secs: config.max_revisit_secs,
         max_pages: config.max_pages,
         allow_private_addresses: config.allow_private_addresses,
         request_timeout: config.fetch_timeout(),

@@ -53,11 +53,18 @@ pub async fn run_history(
     let mut tick = tokio::time::interval(HISTORY_EVERY);
     loop {
         tokio::select! {
-            _ = tick.tick() => history.record(HistoryPoint {
-                at_unix: crate::clock::now_unix(),
-                pages_crawled: crawler.stats().pages_crawled,
-                docs_indexed: indexing.num_docs(),
-            }),
+            _ = tick.tick() => {
+                let st = crawler.stats();
+                history.record(HistoryPoint {
+                    at_unix: crate::clock::now_unix(),
+                    pages_crawled: st.pages_crawled,
+                    docs_indexed: indexing.num_docs(),
+                    pages_revisited: st.pages_revisited,
+                    pages_changed: st.pages_changed,
+                    pages_unchanged: st.pages_unchanged,
+                    pages_removed: st.pages_removed,
+                });
+            }
             _ = shutdown.cancelled() => return,
         }
     }
@@ -102,7 +109,7 @@ mod tests {
             h.record(HistoryPoint {
                 at_unix: i,
                 pages_crawled: i,
-                docs_indexed: 0,
+                ..HistoryPoint::default()
             });
         }
         let p = h.points();

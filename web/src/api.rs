@@ -150,6 +150,26 @@ pub struct StatusResponse {
     pub pages_crawled: u64,
     /// Fetches that failed.
     pub pages_failed: u64,
+    /// Revisits of crawled pages whose time has come and that wait for their host.
+    #[serde(default)]
+    pub revisits_due: u64,
+    /// Revisits made since start, and what they found: a changed document, nothing new (a
+    /// 304 or the same content), or a page that went away (its document removed).
+    #[serde(default)]
+    pub pages_revisited: u64,
+    /// Revisits that found a changed document.
+    #[serde(default)]
+    pub pages_changed: u64,
+    /// Revisits that found nothing new.
+    #[serde(default)]
+    pub pages_unchanged: u64,
+    /// Revisits that removed a document.
+    #[serde(default)]
+    pub pages_removed: u64,
+    /// Index commits since start: a batch that changes no document (pages without one,
+    /// revisits that found nothing new) makes none.
+    #[serde(default)]
+    pub index_commits: u64,
     /// Seconds since start.
     pub uptime_s: u64,
 }
@@ -166,7 +186,7 @@ pub struct PeerInfo {
 }
 
 /// One point of the activity history (one per minute is plenty).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct HistoryPoint {
     /// Unix seconds.
     pub at_unix: u64,
@@ -174,6 +194,18 @@ pub struct HistoryPoint {
     pub pages_crawled: u64,
     /// Documents indexed at that time.
     pub docs_indexed: u64,
+    /// Cumulative revisits at that time.
+    #[serde(default)]
+    pub pages_revisited: u64,
+    /// Cumulative revisits that found a change.
+    #[serde(default)]
+    pub pages_changed: u64,
+    /// Cumulative revisits that found nothing new.
+    #[serde(default)]
+    pub pages_unchanged: u64,
+    /// Cumulative revisits that removed a document.
+    #[serde(default)]
+    pub pages_removed: u64,
 }
 
 /// A recent crawl failure.
@@ -208,6 +240,13 @@ pub struct MetricsSnapshot {
     pub index_bytes: u64,
     /// URLs waiting.
     pub frontier_size: u64,
+    /// Revisits due.
+    #[serde(default)]
+    pub revisits_due: u64,
+    /// Revisits by what they found (`changed`, `unchanged`, `removed`; `all` counts every
+    /// revisit, failures included).
+    #[serde(default)]
+    pub revisits: BTreeMap<String, u64>,
     /// Connected peers.
     pub peers_connected: usize,
     /// Bytes sent per protocol name.

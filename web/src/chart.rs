@@ -22,8 +22,29 @@ fn nice_ceiling(v: u64) -> u64 {
     }
 }
 
-/// The activity chart: pages crawled and documents indexed over the last hour, as inline SVG
-/// drawn on the server (two polylines, axes, labels, a title and a description).
+/// The series of the chart: CSS class, colour, legend label, value.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&HistoryPoint) -> u64,
+);
+
+/// What the chart draws: pages crawled and documents indexed, then what revisits found.
+const SERIES: [Series; 6] = [
+    ("series-a", "#0b57d0", "Pages crawled", |p| p.pages_crawled),
+    ("series-b", "#b4470c", "Documents indexed", |p| {
+        p.docs_indexed
+    }),
+    ("series-c", "#146c2e", "Revisited", |p| p.pages_revisited),
+    ("series-d", "#7d3ab0", "Changed", |p| p.pages_changed),
+    ("series-e", "#6b6b6b", "Unchanged", |p| p.pages_unchanged),
+    ("series-f", "#c0162c", "Removed", |p| p.pages_removed),
+];
+
+/// The activity chart: pages crawled, documents indexed and revisits (made, changed,
+/// unchanged, removed) over the last hour, as inline SVG drawn on the server (polylines,
+/// axes, labels, a title and a description). The revisit series appear once there was one.
 pub(crate) fn activity_chart(history: &[HistoryPoint], now_unix: u64) -> String {
     const W: f64 = 640.0;
     const H: f64 = 240.0;
@@ -37,16 +58,18 @@ pub(crate) fn activity_chart(history: &[HistoryPoint], now_unix: u64) -> String 
         .iter()
         .filter(|p| p.at_unix >= start && p.at_unix <= now_unix)
         .collect();
+    let revisits = points.iter().any(|p| p.pages_revisited > 0);
+    let series: &[Series] = if revisits { &SERIES } else { &SERIES[..2] };
     let max_value = points
         .iter()
-        .map(|p| p.pages_crawled.max(p.docs_indexed))
+        .flat_map(|p| series.iter().map(move |s| (s.3)(p)))
         .max()
         .unwrap_or(0);
     let y_max = nice_ceiling(max_value.max(1));
     let x = |t: u64| LEFT + (t.saturating_sub(start)) as f64 / CHART_WINDOW_S as f64 * pw;
     let y = |v: u64| TOP + ph - (v as f64 / y_max as f64) * ph;
 
-    let description = match (points.first(), points.last()) {
+    let mut description = match (points.first(), points.last()) {
         (Some(first), Some(last)) => format!(
             "Over the last hour, pages crawled went from {} to {} and documents indexed from {} to {}.",
             group_digits(first.pages_crawled),
@@ -56,6 +79,17 @@ pub(crate) fn activity_chart(history: &[HistoryPoint], now_unix: u64) -> String 
         ),
         _ => "No activity was recorded in the last hour.".to_owned(),
     };
+    if revisits && let (Some(first), Some(last)) = (points.first(), points.last()) {
+        let _ = write!(
+            description,
+            " Revisits went from {} to {}: {} changed, {} unchanged, {} removed.",
+            group_digits(first.pages_revisited),
+            group_digits(last.pages_revisited),
+            group_digits(last.pages_changed - first.pages_changed.min(last.pages_changed)),
+            group_digits(last.pages_unchanged - first.pages_unchanged.min(last.pages_unchanged)),
+            group_digits(last.pages_removed - first.pages_removed.min(last.pages_removed)),
+        );
+    }
 
     let mut svg = format!(
         r#"<svg class="chart" role="img" aria-labelledby="chart-title chart-desc" viewBox="0 0 {W} {H}" width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg">
@@ -108,17 +142,18 @@ pub(crate) fn activity_chart(history: &[HistoryPoint], now_unix: u64) -> String 
             H - 10.0,
         );
     }
-    // Legend.
-    let _ = writeln!(
-        svg,
-        r##"<rect class="swatch-a" x="{LEFT}" y="8" width="12" height="12" fill="#0b57d0"/>
-<text x="{:.1}" y="18">Pages crawled</text>
-<rect class="swatch-b" x="{:.1}" y="8" width="12" height="12" fill="#b4470c"/>
-<text x="{:.1}" y="18">Documents indexed</text>"##,
-        LEFT + 18.0,
-        LEFT + 150.0,
-        LEFT + 168.0,
-    );
+    // Legend: one row, each entry as wide as its label.
+    let mut lx = LEFT;
+    for (i, (_, colour, label, _)) in series.iter().enumerate() {
+        let swatch = ["a", "b", "c", "d", "e", "f"][i];
+        let _ = writeln!(
+            svg,
+            r##"<rect class="swatch-{swatch}" x="{lx:.1}" y="8" width="12" height="12" fill="{colour}"/>
+<text x="{:.1}" y="18" font-size="11">{label}</text>"##,
+            lx + 16.0,
+        );
+        lx += 16.0 + 6.2 * label.len() as f64 + 10.0;
+    }
     if points.is_empty() {
         let _ = writeln!(
             svg,
@@ -127,14 +162,7 @@ pub(crate) fn activity_chart(history: &[HistoryPoint], now_unix: u64) -> String 
             TOP + ph / 2.0,
         );
     } else {
-        for (class, colour, value) in [
-            (
-                "series-a",
-                "#0b57d0",
-                (|p: &HistoryPoint| p.pages_crawled) as fn(&HistoryPoint) -> u64,
-            ),
-            ("series-b", "#b4470c", |p: &HistoryPoint| p.docs_indexed),
-        ] {
+        for (class, colour, _, value) in series {
             let mut coords: Vec<String> = points
                 .iter()
                 .map(|p| format!("{:.1},{:.1}", x(p.at_unix), y(value(p))))
@@ -175,6 +203,7 @@ mod tests {
                 at_unix: now - 3000 + i * 600,
                 pages_crawled: i * 10,
                 docs_indexed: i * 8,
+                ..HistoryPoint::default()
             })
             .collect();
         let svg = activity_chart(&history, now);
@@ -185,5 +214,30 @@ mod tests {
         let empty = activity_chart(&[], now);
         assert_eq!(empty.matches("<polyline").count(), 0);
         assert!(empty.contains("No activity"));
+    }
+
+    #[test]
+    fn revisits_get_their_series_once_there_was_one() {
+        let now = 10_000;
+        let history: Vec<HistoryPoint> = (0..5)
+            .map(|i| HistoryPoint {
+                at_unix: now - 3000 + i * 600,
+                pages_crawled: 100 + i * 10,
+                docs_indexed: 90,
+                pages_revisited: i * 6,
+                pages_changed: i,
+                pages_unchanged: i * 4,
+                pages_removed: i,
+            })
+            .collect();
+        let svg = activity_chart(&history, now);
+        assert_eq!(svg.matches("<polyline").count(), 6);
+        for label in ["Revisited", "Changed", "Unchanged", "Removed"] {
+            assert!(svg.contains(&format!(">{label}</text>")), "{label}");
+        }
+        assert!(
+            svg.contains("Revisits went from 0 to 24: 4 changed, 16 unchanged, 4 removed."),
+            "{svg}"
+        );
     }
 }

@@ -103,7 +103,26 @@ impl HttpMetrics {
                 *n,
             );
         }
-        let gauges: [(&str, &str, u64); 4] = [
+        family(
+            &mut out,
+            "peersearch_revisits_total",
+            "counter",
+            "Revisits of crawled pages since start, by what they found (all: every revisit).",
+        );
+        for (result, n) in &node.revisits {
+            sample(
+                &mut out,
+                "peersearch_revisits_total",
+                &[("result", result)],
+                *n,
+            );
+        }
+        let gauges: [(&str, &str, u64); 5] = [
+            (
+                "peersearch_revisits_due",
+                "Revisits whose time has come, waiting for their host.",
+                node.revisits_due,
+            ),
             (
                 "peersearch_docs_indexed",
                 "Committed documents a search can find.",

@@ -664,6 +664,7 @@ pub fn status_page(view: &StatusView<'_>) -> String {
 <dt>Frontier</dt><dd>{frontier} URLs waiting, {in_flight} in flight</dd>
 <dt>Pages crawled</dt><dd>{crawled}</dd>
 <dt>Pages failed</dt><dd>{failed}</dd>
+<dt>Revisits</dt><dd>{revisited} made: {changed} changed, {unchanged} unchanged, {removed} removed; {due} due</dd>
 </dl>"#,
         peer_id = escape(&s.peer_id),
         version = escape(&s.version),
@@ -676,6 +677,11 @@ pub fn status_page(view: &StatusView<'_>) -> String {
         in_flight = group_digits(s.crawl_in_flight),
         crawled = group_digits(s.pages_crawled),
         failed = group_digits(s.pages_failed),
+        revisited = group_digits(s.pages_revisited),
+        changed = group_digits(s.pages_changed),
+        unchanged = group_digits(s.pages_unchanged),
+        removed = group_digits(s.pages_removed),
+        due = group_digits(s.revisits_due),
     );
     let _ = writeln!(
         main,

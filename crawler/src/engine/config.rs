@@ -8,7 +8,10 @@ use super::ROBOTS_MAX_DEFERRALS;
 use crate::fetch::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT, DnsResolver, FetchConfig, default_user_agent,
 };
-use crate::frontier::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES_PER_SITE, FrontierLimits};
+use crate::frontier::revisit::{DEFAULT_MAX_REVISIT_SECS, DEFAULT_MIN_REVISIT_SECS};
+use crate::frontier::{
+    DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAGES_PER_SITE, FrontierLimits, RevisitPolicy,
+};
 use crate::politeness::{DEFAULT_CRAWL_RATE, DEFAULT_MAX_CONCURRENCY};
 
 /// Settings of a [`Crawler`](super::Crawler).
@@ -39,6 +42,12 @@ pub struct CrawlerConfig {
     pub robots_max_deferrals: u32,
     /// Local address the crawler's connections leave from (`--crawl-bind-addr`).
     pub local_address: Option<std::net::IpAddr>,
+    /// Shortest interval between two visits of a page, seconds (`--min-revisit-secs`,
+    /// default one day).
+    pub min_revisit_secs: u64,
+    /// Longest interval between two visits of a page, seconds (`--max-revisit-secs`,
+    /// default 30 days).
+    pub max_revisit_secs: u64,
     /// Resolves host names in place of the system resolver (default `None`: the
     /// system's). The SSRF guard still judges every answer. Not serialized.
     #[serde(skip)]
@@ -72,6 +81,8 @@ impl Default for CrawlerConfig {
             user_agent: default_user_agent(),
             robots_max_deferrals: ROBOTS_MAX_DEFERRALS,
             local_address: None,
+            min_revisit_secs: DEFAULT_MIN_REVISIT_SECS,
+            max_revisit_secs: DEFAULT_MAX_REVISIT_SECS,
             resolver: None,
         }
     }
@@ -92,10 +103,21 @@ impl CrawlerConfig {
         }
     }
 
+    /// The revisit intervals (made sane: at least 1 s, the longest at least the shortest).
+    pub fn revisit_policy(&self) -> RevisitPolicy {
+        RevisitPolicy {
+            min_secs: self.min_revisit_secs,
+            max_secs: self.max_revisit_secs,
+        }
+        .sane()
+    }
+
     pub(crate) fn frontier_limits(&self) -> FrontierLimits {
         FrontierLimits {
             max_depth: self.max_depth,
             max_pages_per_site: self.max_pages_per_site,
+            revisit: self.revisit_policy(),
+            now: crate::util::unix_now,
         }
     }
 }

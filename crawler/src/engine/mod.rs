@@ -165,9 +165,11 @@ impl Crawler {
     /// Counters; cheap (memory only, never waits for the store).
     pub fn stats(&self) -> CrawlStats {
         let frontier = &self.inner.frontier;
-        self.inner
-            .counters
-            .stats(frontier.frontier_size(), frontier.in_flight())
+        self.inner.counters.stats(
+            frontier.frontier_size(),
+            frontier.in_flight(),
+            frontier.revisits_due(),
+        )
     }
 
     /// The last [`RECENT_ERRORS`] failures: (unix seconds, url, reason), oldest first.

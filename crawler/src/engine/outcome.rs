@@ -39,10 +39,14 @@ pub enum Outcome {
     Blocked(String),
     /// It redirected out of its crawl scope: not followed, and not a failure.
     OutOfScope,
+    /// A revisit the server answered 304 Not Modified: nothing to extract or index.
+    NotModified,
+    /// A revisit that found the same content as before: nothing to index.
+    Unchanged,
 }
 
 /// Every outcome label, in [`Outcome::index`] order.
-const OUTCOME_LABELS: [&str; 10] = [
+const OUTCOME_LABELS: [&str; 12] = [
     "indexable",
     "no_index",
     "not_html",
@@ -53,6 +57,8 @@ const OUTCOME_LABELS: [&str; 10] = [
     "fetch_error",
     "blocked",
     "out_of_scope",
+    "not_modified",
+    "unchanged",
 ];
 
 impl Outcome {
@@ -73,6 +79,8 @@ impl Outcome {
             Outcome::FetchError(_) => 7,
             Outcome::Blocked(_) => 8,
             Outcome::OutOfScope => 9,
+            Outcome::NotModified => 10,
+            Outcome::Unchanged => 11,
         }
     }
 
@@ -140,6 +148,14 @@ pub struct CrawledPage {
     pub anchors: Vec<String>,
     /// Links to crawl next (depth + 1); empty when the page says nofollow.
     pub links: Vec<Seed>,
+    /// A revisit found the page gone, moved or no longer indexable: the documents of these
+    /// URLs must leave the index (and the replicas). Committed like a document: the URL is
+    /// marked done by the node, after the removal is committed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<NormalizedUrl>,
+    /// Whether this was a revisit of a URL crawled before.
+    #[serde(default)]
+    pub revisit: bool,
 }
 
 /// Counters of the crawler (all cheap to read).
@@ -155,6 +171,21 @@ pub struct CrawlStats {
     pub pages_failed: u64,
     /// Count per [`Outcome::as_str`] label in this run.
     pub outcomes: BTreeMap<String, u64>,
+    /// Revisits due now and not taken ([`Frontier::revisits_due`](crate::frontier)).
+    #[serde(default)]
+    pub revisits_due: u64,
+    /// Revisits made in this run.
+    #[serde(default)]
+    pub pages_revisited: u64,
+    /// Revisits that found a changed document.
+    #[serde(default)]
+    pub pages_changed: u64,
+    /// Revisits that found nothing new (304, or the same content).
+    #[serde(default)]
+    pub pages_unchanged: u64,
+    /// Revisits that removed a document (gone, moved, no longer indexable).
+    #[serde(default)]
+    pub pages_removed: u64,
 }
 
 /// The counters of one run: outcomes, pages crawled and failed, recent failures.
@@ -164,6 +195,10 @@ pub(super) struct Counters {
     pages_failed: AtomicU64,
     outcomes: [AtomicU64; OUTCOME_LABELS.len()],
     recent_errors: Mutex<VecDeque<(i64, String, String)>>,
+    revisited: AtomicU64,
+    changed: AtomicU64,
+    unchanged: AtomicU64,
+    removed: AtomicU64,
 }
 
 impl Counters {
@@ -183,11 +218,36 @@ impl Counters {
         }
     }
 
+    /// Counts a revisit: whether it found a change, nothing new, or removed documents.
+    pub(super) fn record_revisit(&self, outcome: &Outcome, removed: bool) {
+        self.revisited.fetch_add(1, Ordering::Relaxed);
+        let counter = if removed {
+            &self.removed
+        } else if matches!(outcome, Outcome::NotModified | Outcome::Unchanged) {
+            &self.unchanged
+        } else if outcome.is_indexable() {
+            &self.changed
+        } else {
+            return;
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The counters as stats; the frontier's numbers are the caller's.
-    pub(super) fn stats(&self, frontier_size: u64, in_flight: u64) -> CrawlStats {
+    pub(super) fn stats(
+        &self,
+        frontier_size: u64,
+        in_flight: u64,
+        revisits_due: u64,
+    ) -> CrawlStats {
         CrawlStats {
             frontier_size,
             in_flight,
+            revisits_due,
+            pages_revisited: self.revisited.load(Ordering::Relaxed),
+            pages_changed: self.changed.load(Ordering::Relaxed),
+            pages_unchanged: self.unchanged.load(Ordering::Relaxed),
+            pages_removed: self.removed.load(Ordering::Relaxed),
             pages_crawled: self.pages_crawled.load(Ordering::Relaxed),
             pages_failed: self.pages_failed.load(Ordering::Relaxed),
             outcomes: OUTCOME_LABELS
@@ -247,7 +307,7 @@ mod tests {
         counters.record(&url, &Outcome::Indexable);
         counters.record(&url, &Outcome::RobotsDenied);
         assert_eq!(counters.recent_errors().len(), RECENT_ERRORS);
-        let stats = counters.stats(0, 0);
+        let stats = counters.stats(0, 0, 0);
         assert_eq!(stats.pages_failed, (RECENT_ERRORS + 5) as u64);
         assert_eq!(stats.pages_crawled, 1);
         assert_eq!(stats.outcomes.get("robots_denied"), Some(&1));

@@ -678,3 +678,200 @@ async fn a_scoped_seed_that_redirects_elsewhere_is_crawled_where_it_lands() {
         Outcome::Indexable
     );
 }
+
+/// Runs the crawl loop, acting as the node does, until `enough` says so about the pages
+/// received (in order); `limit` only bounds a hang.
+async fn crawl_until(
+    crawler: &Crawler,
+    limit: Duration,
+    mut enough: impl FnMut(&[CrawledPage]) -> bool,
+) -> Vec<CrawledPage> {
+    let (tx, mut rx) = mpsc::channel(16);
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn({
+        let crawler = crawler.clone();
+        let shutdown = shutdown.clone();
+        async move { crawler.run(tx, shutdown).await }
+    });
+    let mut pages = Vec::new();
+    tokio::time::timeout(limit, async {
+        while !enough(&pages) {
+            let page = rx.recv().await.expect("the crawl loop runs");
+            commit(crawler, &page).await;
+            pages.push(page);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        let seen: Vec<_> = pages
+            .iter()
+            .map(|p| (p.url.to_string(), p.revisit, p.outcome.clone()))
+            .collect();
+        panic!("the crawl did not get there in time: {seen:?}")
+    });
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("crawl loop stops on shutdown")
+        .unwrap();
+    pages
+}
+
+/// Revisits: a 304 to a conditional fetch, the same content again, a changed page, a page
+/// that answers 404, and one that redirects elsewhere now; each found for what it is.
+#[tokio::test]
+async fn revisits_find_what_changed_and_what_went_away() {
+    use axum::http::HeaderMap;
+    use std::sync::atomic::AtomicBool;
+
+    let version = Arc::new(AtomicUsize::new(1));
+    let not_modified = Arc::new(AtomicUsize::new(0));
+    let changed = Arc::new(AtomicBool::new(false));
+    let router = {
+        let (version, not_modified, changed2, changed3) = (
+            version.clone(),
+            not_modified.clone(),
+            changed.clone(),
+            changed.clone(),
+        );
+        Router::new()
+            .route("/robots.txt", get(|| async { StatusCode::NOT_FOUND }))
+            .route(
+                "/p",
+                get(move |headers: HeaderMap| {
+                    let n = version.load(Ordering::SeqCst);
+                    let etag = format!("\"v{n}\"");
+                    let matches = headers
+                        .get(header::IF_NONE_MATCH)
+                        .is_some_and(|v| v.to_str().ok() == Some(etag.as_str()));
+                    if matches {
+                        not_modified.fetch_add(1, Ordering::SeqCst);
+                    }
+                    async move {
+                        if matches {
+                            return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)])
+                                .into_response();
+                        }
+                        (
+                            [(header::ETAG, etag)],
+                            axum::response::Html(format!(
+                                "<title>Version {n}</title><p>edition{n} of this page</p>"
+                            )),
+                        )
+                            .into_response()
+                    }
+                }),
+            )
+            .route(
+                "/same",
+                get(|| async { axum::response::Html("<title>Same</title><p>never changes</p>") }),
+            )
+            .route(
+                "/gone",
+                get(move || {
+                    let gone = changed2.load(Ordering::SeqCst);
+                    async move {
+                        if gone {
+                            StatusCode::NOT_FOUND.into_response()
+                        } else {
+                            axum::response::Html("<title>Soon gone</title><p>here now</p>")
+                                .into_response()
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/moved",
+                get(move || {
+                    let moved = changed3.load(Ordering::SeqCst);
+                    async move {
+                        if moved {
+                            Redirect::permanent("/target").into_response()
+                        } else {
+                            axum::response::Html("<title>Moving</title><p>about to move</p>")
+                                .into_response()
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/target",
+                get(|| async { axum::response::Html("<title>Target</title><p>moved here</p>") }),
+            )
+    };
+    let base = serve(router).await;
+    let dir = tempfile::tempdir().unwrap();
+    let crawler = Crawler::open(
+        dir.path(),
+        CrawlerConfig {
+            min_revisit_secs: 1,
+            max_revisit_secs: 2,
+            ..test_config()
+        },
+    )
+    .unwrap();
+    let url = |p: &str| normalize(&format!("{base}{p}"), None).unwrap();
+    let paths = ["/p", "/same", "/gone", "/moved"];
+    crawler
+        .enqueue(paths.iter().map(|p| Seed::new(url(p))).collect())
+        .await
+        .unwrap();
+    let revisit_of = |pages: &[CrawledPage], p: &str| {
+        pages
+            .iter()
+            .rev()
+            .find(|page| page.revisit && page.url == url(p))
+            .cloned()
+    };
+    // Nothing changed yet: every page is revisited and found as it was.
+    let pages = crawl_until(&crawler, Duration::from_secs(60), |pages| {
+        paths.iter().all(|p| revisit_of(pages, p).is_some())
+    })
+    .await;
+    let first = pages.iter().find(|p| p.url == url("/p")).unwrap();
+    assert!(!first.revisit && first.outcome == Outcome::Indexable);
+    assert_eq!(
+        revisit_of(&pages, "/p").unwrap().outcome,
+        Outcome::NotModified
+    );
+    assert!(
+        not_modified.load(Ordering::SeqCst) >= 1,
+        "the ETag went back"
+    );
+    for p in ["/same", "/gone", "/moved"] {
+        let revisit = revisit_of(&pages, p).unwrap();
+        assert_eq!(revisit.outcome, Outcome::Unchanged, "{p}");
+        assert!(revisit.page.is_none() && revisit.removed.is_empty(), "{p}");
+    }
+
+    // Now the page changes, one page dies and one moves.
+    version.store(2, Ordering::SeqCst);
+    changed.store(true, Ordering::SeqCst);
+    let settled = |pages: &[CrawledPage]| {
+        let p = revisit_of(pages, "/p");
+        let gone = revisit_of(pages, "/gone");
+        let moved = revisit_of(pages, "/moved");
+        p.is_some_and(|p| p.outcome == Outcome::Indexable)
+            && gone.is_some_and(|g| g.outcome == Outcome::HttpError(404))
+            && moved.is_some_and(|m| m.final_url == url("/target"))
+    };
+    let pages = crawl_until(&crawler, Duration::from_secs(60), settled).await;
+    let p = revisit_of(&pages, "/p").unwrap();
+    let text = &p.page.as_ref().unwrap().text;
+    assert!(text.contains("edition2"), "{text}");
+    assert!(p.removed.is_empty(), "a changed page keeps its document");
+    let gone = revisit_of(&pages, "/gone").unwrap();
+    assert_eq!(gone.removed, [url("/gone")], "a 404 removes the document");
+    let moved = revisit_of(&pages, "/moved").unwrap();
+    assert_eq!(moved.outcome, Outcome::Indexable);
+    assert_eq!(
+        moved.removed,
+        [url("/moved")],
+        "the old document makes way for the target"
+    );
+    let stats = crawler.stats();
+    assert!(stats.pages_revisited >= 7, "{stats:?}");
+    assert!(stats.pages_changed >= 1, "{stats:?}");
+    assert!(stats.pages_unchanged >= 4, "{stats:?}");
+    assert!(stats.pages_removed >= 2, "{stats:?}");
+}

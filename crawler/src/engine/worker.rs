@@ -9,6 +9,8 @@ use std::time::Duration;
 use super::{CrawledPage, Crawler, MAX_FETCH_RETRIES, Outcome, RETRY_BACKOFF};
 use crate::error::{Error, Result};
 use crate::extract::{RobotsDirectives, extract};
+use crate::fetch::Validators;
+use crate::frontier::revisit::{DEAD_AFTER_FAILURES, HUB_LINKS, LastVisit, VisitKind, VisitNote};
 use crate::frontier::{Job, Seed};
 use crate::normalize::NormalizedUrl;
 use crate::politeness::HostPermit;
@@ -19,6 +21,13 @@ use crate::util::{lock, now, unix_now};
 /// Longest wait for the extraction of one page (normally milliseconds; input size
 /// and nesting are capped, this bounds whatever html5ever still finds hard).
 const EXTRACT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a fetch's answer carried, for the next visit.
+struct Fetched {
+    validators: Validators,
+    content_hash: Option<String>,
+    hub: bool,
+}
 
 /// What processing one job led to.
 enum Step {
@@ -104,13 +113,17 @@ impl Crawler {
         // host before it is requested. A seed's own redirects are followed wherever they go
         // (`http://x/` to `https://www.x/`): the seed is fetched whatever its scope says.
         let (scope, depth) = (job.scope.clone().filter(|_| job.depth > 0), job.depth);
-        let fetched = self
-            .inner
-            .fetcher
-            .fetch_gated(&job.url, |hop| {
-                self.redirect_gate(hop, scope.as_ref(), depth)
-            })
-            .await;
+        let gate = |hop| self.redirect_gate(hop, scope.as_ref(), depth);
+        // A revisit sends the validators of the last answer: a 304 costs no extraction.
+        let fetched = match job.revisit.as_ref().map(|r| &r.validators) {
+            Some(v) if !v.is_empty() => {
+                self.inner
+                    .fetcher
+                    .fetch_conditional(&job.url, v, gate)
+                    .await
+            }
+            _ => self.inner.fetcher.fetch_gated(&job.url, gate).await,
+        };
         let res = match fetched {
             Ok(res) => {
                 host.release(crawl_delay);
@@ -131,11 +144,42 @@ impl Crawler {
             }
         };
 
+        let previous_doc = job.revisit.as_ref().and_then(|r| r.doc.clone());
+        if res.status == 304 {
+            let kept = previous_doc
+                .as_deref()
+                .and_then(|d| crate::normalize::normalize(d, None).ok());
+            let doc_url = kept.clone().unwrap_or_else(|| job.url.clone());
+            let fetched = Fetched {
+                validators: res.validators.clone(),
+                content_hash: None,
+                hub: false,
+            };
+            return self
+                .conclude(
+                    job,
+                    doc_url,
+                    Outcome::NotModified,
+                    kept.as_ref(),
+                    Some(fetched),
+                )
+                .await;
+        }
+
         // The redirect target is the same document: claim it so it is not fetched
-        // separately; if it was crawled already, this is a duplicate.
+        // separately; if it was crawled already, this is a duplicate (a revisit reclaims
+        // the URL its document is stored under).
+        let reclaims = |u: &NormalizedUrl| previous_doc.as_deref() == Some(u.as_str());
         let mut doc_url = res.final_url.clone();
-        if doc_url != job.url && !self.claim_alias(&job.url, &doc_url).await? {
-            return self.finish(job, Outcome::Duplicate).await;
+        if doc_url != job.url
+            && !self
+                .claim_alias(&job.url, &doc_url, reclaims(&doc_url))
+                .await?
+        {
+            let kept = doc_url.clone();
+            return self
+                .conclude(job, kept.clone(), Outcome::Duplicate, Some(&kept), None)
+                .await;
         }
         // A seed that redirected to another site out of its scope: the site it landed on is
         // its own site.
@@ -174,10 +218,39 @@ impl Crawler {
             && *canonical != doc_url
             && canonical.site() == doc_url.site()
         {
-            if !self.claim_alias(&job.url, canonical).await? {
-                return self.finish_doc(job, doc_url, Outcome::Duplicate).await;
+            if !self
+                .claim_alias(&job.url, canonical, reclaims(canonical))
+                .await?
+            {
+                let kept = canonical.clone();
+                return self
+                    .conclude(job, doc_url, Outcome::Duplicate, Some(&kept), None)
+                    .await;
             }
             doc_url = canonical.clone();
+        }
+        let same_site_links = page
+            .links
+            .iter()
+            .filter(|l| l.url.site() == doc_url.site())
+            .count();
+        let fetched = Fetched {
+            validators: res.validators.clone(),
+            content_hash: Some(page.content_hash.clone()),
+            hub: same_site_links >= HUB_LINKS,
+        };
+        // A revisit that finds the same content under the same URL: nothing to index.
+        if let Some(last) = &job.revisit
+            && last.content_hash.as_deref() == Some(page.content_hash.as_str())
+            && previous_doc
+                .as_deref()
+                .is_none_or(|d| d == doc_url.as_str())
+            && !directives.noindex
+        {
+            let kept = doc_url.clone();
+            return self
+                .conclude(job, doc_url, Outcome::Unchanged, Some(&kept), Some(fetched))
+                .await;
         }
         let duplicate_of = {
             let (primary, hash) = (job.url.clone(), page.content_hash.clone());
@@ -186,7 +259,9 @@ impl Crawler {
         };
         if let Some(other) = duplicate_of {
             tracing::debug!(url = %job.url, same_as = %other, "duplicate content");
-            return self.finish_doc(job, doc_url, Outcome::Duplicate).await;
+            return self
+                .conclude(job, doc_url, Outcome::Duplicate, None, Some(fetched))
+                .await;
         }
         let links = if directives.nofollow {
             Vec::new()
@@ -217,6 +292,8 @@ impl Crawler {
             (Outcome::Indexable, Some(page))
         };
         self.inner.counters.record(&job.url, &outcome);
+        let kept = page.is_some().then(|| doc_url.clone());
+        let removed = self.note_visit(&job, &outcome, kept.as_ref(), Some(fetched));
         let crawled = CrawledPage {
             url: job.url.clone(),
             final_url: doc_url,
@@ -226,11 +303,108 @@ impl Crawler {
             page,
             anchors: job.anchors.clone(),
             links,
+            removed,
+            revisit: job.revisit.is_some(),
         };
-        if crawled.page.is_none() && crawled.links.is_empty() {
+        if crawled.page.is_none() && crawled.links.is_empty() && crawled.removed.is_empty() {
             self.mark_done_now(&job.url).await?;
         }
         Ok(Step::Report(Box::new(crawled)))
+    }
+
+    /// Notes what the visit of `job` found (its next visit is scheduled from it when it is
+    /// marked done) and returns the URLs whose documents it removes: on a revisit, the
+    /// document it had, unless it is `kept` (still this page's, or another page's now).
+    /// `fetched`: what the answer carried, when there was one.
+    fn note_visit(
+        &self,
+        job: &Job,
+        outcome: &Outcome,
+        kept: Option<&NormalizedUrl>,
+        fetched: Option<Fetched>,
+    ) -> Vec<NormalizedUrl> {
+        let prev = job.revisit.as_deref();
+        let mut kind = match outcome {
+            Outcome::Indexable => VisitKind::Changed,
+            Outcome::NotModified | Outcome::Unchanged => VisitKind::Unchanged,
+            Outcome::HttpError(404 | 410) => VisitKind::Gone,
+            o if o.is_failure() => VisitKind::Failed,
+            _ => VisitKind::Gone,
+        };
+        let failures = if kind == VisitKind::Failed {
+            prev.map_or(0, |p| p.failures).saturating_add(1)
+        } else {
+            0
+        };
+        if failures >= DEAD_AFTER_FAILURES {
+            tracing::debug!(url = %job.url, failures, "page failed too often: gone");
+            kind = VisitKind::Gone;
+        }
+        let (validators, content_hash, hub) = match fetched {
+            Some(f) => (f.validators, f.content_hash, f.hub),
+            None => (Validators::default(), None, false),
+        };
+        let last = match kind {
+            VisitKind::Changed => LastVisit {
+                validators,
+                content_hash,
+                doc: kept.map(|u| u.to_string()),
+                failures: 0,
+                gone: false,
+            },
+            VisitKind::Unchanged => {
+                let prev = prev.cloned().unwrap_or_default();
+                LastVisit {
+                    validators: Validators {
+                        etag: validators.etag.or(prev.validators.etag),
+                        last_modified: validators.last_modified.or(prev.validators.last_modified),
+                    },
+                    content_hash: content_hash.or(prev.content_hash),
+                    doc: kept.map(|u| u.to_string()).or(prev.doc),
+                    failures: 0,
+                    gone: false,
+                }
+            }
+            VisitKind::Failed => LastVisit {
+                failures,
+                ..prev.cloned().unwrap_or_default()
+            },
+            VisitKind::Gone => LastVisit {
+                failures,
+                gone: true,
+                ..LastVisit::default()
+            },
+        };
+        let mut removed = Vec::new();
+        if let Some(prev) = prev
+            && !prev.gone
+            && matches!(kind, VisitKind::Changed | VisitKind::Gone)
+        {
+            let had = prev
+                .doc
+                .as_deref()
+                .and_then(|d| crate::normalize::normalize(d, None).ok())
+                .unwrap_or_else(|| job.url.clone());
+            let mut candidates = vec![had];
+            if kind == VisitKind::Gone && candidates[0] != job.url {
+                candidates.push(job.url.clone());
+            }
+            removed = candidates.into_iter().filter(|u| Some(u) != kept).collect();
+        }
+        if prev.is_some() {
+            self.inner
+                .counters
+                .record_revisit(outcome, !removed.is_empty());
+        }
+        self.inner.frontier.note_visit(
+            &job.url,
+            VisitNote {
+                kind,
+                last,
+                hub: hub && kind != VisitKind::Gone,
+            },
+        );
+        removed
     }
 
     /// The gate of every redirect hop: the target must be inside the job's scope (at the
@@ -260,9 +434,14 @@ impl Crawler {
         }
     }
 
-    async fn claim_alias(&self, primary: &NormalizedUrl, alias: &NormalizedUrl) -> Result<bool> {
+    async fn claim_alias(
+        &self,
+        primary: &NormalizedUrl,
+        alias: &NormalizedUrl,
+        reclaim: bool,
+    ) -> Result<bool> {
         let (primary, alias) = (primary.clone(), alias.clone());
-        self.frontier_io(move |f| f.claim_alias(&primary, &alias))
+        self.frontier_io(move |f| f.claim_alias(&primary, &alias, reclaim))
             .await
     }
 
@@ -272,17 +451,33 @@ impl Crawler {
             .await
     }
 
-    /// Reports a URL that carries nothing for the node (no page, no links) and marks
-    /// it done right away.
+    /// Reports a URL that carries no page and no links; it is marked done right away,
+    /// unless a revisit removes documents (the node marks it once the removal is committed).
     async fn finish(&self, job: Job, outcome: Outcome) -> Result<Step> {
         let doc_url = job.url.clone();
         self.finish_doc(job, doc_url, outcome).await
     }
 
     async fn finish_doc(&self, job: Job, doc_url: NormalizedUrl, outcome: Outcome) -> Result<Step> {
+        self.conclude(job, doc_url, outcome, None, None).await
+    }
+
+    /// [`Crawler::finish_doc`] with what stays indexed (`kept`) and what the answer carried.
+    async fn conclude(
+        &self,
+        job: Job,
+        doc_url: NormalizedUrl,
+        outcome: Outcome,
+        kept: Option<&NormalizedUrl>,
+        fetched: Option<Fetched>,
+    ) -> Result<Step> {
         self.inner.counters.record(&job.url, &outcome);
-        self.mark_done_now(&job.url).await?;
+        let removed = self.note_visit(&job, &outcome, kept, fetched);
+        if removed.is_empty() {
+            self.mark_done_now(&job.url).await?;
+        }
         Ok(Step::Report(Box::new(CrawledPage {
+            revisit: job.revisit.is_some(),
             url: job.url,
             final_url: doc_url,
             depth: job.depth,
@@ -291,6 +486,7 @@ impl Crawler {
             page: None,
             anchors: job.anchors,
             links: Vec::new(),
+            removed,
         })))
     }
 }

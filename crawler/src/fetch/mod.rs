@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, LOCATION};
+use reqwest::header::{
+    CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -90,13 +92,54 @@ impl Default for FetchConfig {
     }
 }
 
-/// A successful (2xx) response.
+/// Validators of a page fetched before (its `ETag` and `Last-Modified` headers): a
+/// conditional fetch sends them back, and a server that has nothing new answers 304.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validators {
+    /// The `ETag` header, as sent (quotes and `W/` included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// The `Last-Modified` header, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+/// Longest validator kept; a longer header is junk and is not sent back.
+const MAX_VALIDATOR_BYTES: usize = 256;
+
+impl Validators {
+    /// The validators of a response's headers.
+    fn of(headers: &reqwest::header::HeaderMap) -> Validators {
+        let get = |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty() && v.len() <= MAX_VALIDATOR_BYTES)
+                .map(str::to_owned)
+        };
+        Validators {
+            etag: get(ETAG),
+            last_modified: get(LAST_MODIFIED),
+        }
+    }
+
+    /// True when there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
+/// A successful (2xx) response, or a 304 to a conditional fetch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FetchResult {
     /// The URL that answered, after redirects.
     pub final_url: NormalizedUrl,
-    /// HTTP status (2xx).
+    /// HTTP status (2xx, or 304 when a conditional fetch found nothing new: the body is
+    /// then empty).
     pub status: u16,
+    /// The validators the answer carries.
+    #[serde(default)]
+    pub validators: Validators,
     /// The Content-Type header, if any.
     pub content_type: Option<String>,
     /// Every X-Robots-Tag header value.
@@ -196,6 +239,33 @@ impl Fetcher {
             .await
     }
 
+    /// [`Fetcher::fetch_gated`] of a page fetched before: `validators` go out as
+    /// `If-None-Match` / `If-Modified-Since`, and a 304 answer is a [`FetchResult`] with
+    /// status 304 and an empty body.
+    pub async fn fetch_conditional<G, F>(
+        &self,
+        url: &NormalizedUrl,
+        validators: &Validators,
+        gate: G,
+    ) -> Result<FetchResult>
+    where
+        G: FnMut(NormalizedUrl) -> F,
+        F: Future<Output = Result<()>>,
+    {
+        tokio::time::timeout(
+            self.config.request_timeout,
+            self.fetch_chain(
+                url,
+                self.config.max_body_bytes,
+                Overflow::Fail,
+                Some(validators),
+                gate,
+            ),
+        )
+        .await
+        .map_err(|_| Error::Timeout)?
+    }
+
     pub(crate) async fn fetch_limited<G, F>(
         &self,
         url: &NormalizedUrl,
@@ -209,7 +279,7 @@ impl Fetcher {
     {
         tokio::time::timeout(
             self.config.request_timeout,
-            self.fetch_chain(url, limit, overflow, gate),
+            self.fetch_chain(url, limit, overflow, None, gate),
         )
         .await
         .map_err(|_| Error::Timeout)?
@@ -220,6 +290,7 @@ impl Fetcher {
         url: &NormalizedUrl,
         limit: usize,
         overflow: Overflow,
+        validators: Option<&Validators>,
         mut gate: G,
     ) -> Result<FetchResult>
     where
@@ -240,14 +311,32 @@ impl Fetcher {
                 port = current.as_url().port_or_known_default().unwrap_or(0),
                 "crawler request"
             );
-            let response = self
+            let mut request = self
                 .client
                 .get(current.as_url().clone())
-                .header(reqwest::header::ACCEPT, ACCEPT)
-                .send()
-                .await
-                .map_err(map_reqwest_error)?;
+                .header(reqwest::header::ACCEPT, ACCEPT);
+            // Sent on every hop: a hop that redirects ignores them.
+            if let Some(v) = validators {
+                if let Some(etag) = &v.etag {
+                    request = request.header(IF_NONE_MATCH, etag);
+                }
+                if let Some(date) = &v.last_modified {
+                    request = request.header(IF_MODIFIED_SINCE, date);
+                }
+            }
+            let response = request.send().await.map_err(map_reqwest_error)?;
             let status = response.status();
+            if status.as_u16() == 304 && validators.is_some_and(|v| !v.is_empty()) {
+                return Ok(FetchResult {
+                    final_url: current,
+                    status: 304,
+                    validators: Validators::of(response.headers()),
+                    content_type: None,
+                    x_robots_tag: Vec::new(),
+                    body: Bytes::new(),
+                    redirects,
+                });
+            }
             if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
                 && let Some(location) = response.headers().get(LOCATION)
             {
@@ -283,10 +372,12 @@ impl Fetcher {
                 .filter_map(|v| v.to_str().ok())
                 .map(str::to_owned)
                 .collect();
+            let validators = Validators::of(response.headers());
             let body = read_body(response, limit, overflow, &self.body_bytes).await?;
             return Ok(FetchResult {
                 final_url: current,
                 status: status.as_u16(),
+                validators,
                 content_type,
                 x_robots_tag,
                 body,

@@ -23,6 +23,9 @@
 //! async code while a writer is between its store I/O and its state update (an
 //! `untake`) is one the writer's update tolerates; see each method.
 
+pub(crate) mod revisit;
+#[cfg(test)]
+mod revisit_tests;
 mod state;
 mod store;
 #[cfg(test)]
@@ -39,7 +42,9 @@ use crate::error::Result;
 use crate::normalize::NormalizedUrl;
 use crate::politeness::HostBusy;
 use crate::scope::Scope;
-use crate::util::{lock, unix_now};
+use crate::util::lock;
+pub use revisit::RevisitPolicy;
+use revisit::{LastVisit, VisitNote};
 use state::{Pick, State};
 use store::Store;
 
@@ -52,6 +57,10 @@ pub const DEFAULT_MAX_PAGES_PER_SITE: u64 = 10_000;
 
 /// URLs loaded in memory per site; the rest waits in the store.
 pub const READY_PER_SITE: usize = 32;
+
+/// Sites whose due revisits one [`Frontier::next_job`] loads at most (the others wait for
+/// the next call), so that a restart with many sites due never stalls a call.
+const DUE_SITES_PER_CALL: usize = 8;
 
 /// Anchor texts remembered per queued URL (they are indexed with the page).
 pub const MAX_ANCHORS_PER_URL: usize = 8;
@@ -192,6 +201,8 @@ pub(crate) struct Job {
     pub scope: Option<Scope>,
     /// Fetch attempts already made (for retries).
     pub attempt: u32,
+    /// A revisit of a done URL: what its last visit left.
+    pub revisit: Option<Box<LastVisit>>,
 }
 
 /// What [`Frontier::next_job`] found.
@@ -205,11 +216,15 @@ pub(crate) enum NextJob<P> {
     Empty,
 }
 
-/// Limits applied by [`Frontier::enqueue`].
+/// Limits applied by [`Frontier::enqueue`], the revisit intervals, and the clock of revisit
+/// times.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FrontierLimits {
     pub max_depth: u32,
     pub max_pages_per_site: u64,
+    pub revisit: RevisitPolicy,
+    /// Unix seconds now (the wall clock; tests pass their own).
+    pub now: fn() -> i64,
 }
 
 /// The persistent frontier. Methods marked *blocking* do store I/O: call them from
@@ -234,11 +249,14 @@ impl std::fmt::Debug for Frontier {
 impl Frontier {
     /// Opens (or creates) the store at `path`. Blocking.
     pub fn open(path: &Path, limits: FrontierLimits) -> Result<Frontier> {
-        let opened = Store::open(path)?;
+        let opened = Store::open(path, limits.revisit)?;
         let mut state = State::default();
         state.queued_total = opened.queued_total;
         for site in &opened.sites {
             state.add_site(site).more_in_store = true;
+        }
+        for (site, at) in &opened.revisits {
+            state.schedule(site, *at);
         }
         tracing::debug!(
             queued = state.queued_total,
@@ -271,6 +289,18 @@ impl Frontier {
         self.state().jobs
     }
 
+    /// Revisits due now and not taken, as counted when their site's due revisits were last
+    /// loaded (a site not looked at since its revisits came due counts none yet).
+    pub fn revisits_due(&self) -> u64 {
+        self.state().revisits_due()
+    }
+
+    /// Notes what the visit of the taken job `primary` found; stored with its revisit
+    /// schedule when it is marked done.
+    pub fn note_visit(&self, primary: &NormalizedUrl, note: VisitNote) {
+        self.state().note(primary, note);
+    }
+
     /// Queues new URLs in one transaction; see [`RefuseReason`] for what is refused.
     /// Blocking.
     pub fn enqueue(&self, seeds: Vec<Seed>) -> Result<EnqueueReport> {
@@ -279,7 +309,9 @@ impl Frontier {
         let taken = self
             .state()
             .taken_among(seeds.iter().map(|s| s.url.as_str()));
-        let (report, accepted) = self.store.enqueue(seeds, &taken, self.limits, unix_now())?;
+        let (report, accepted) =
+            self.store
+                .enqueue(seeds, &taken, self.limits, (self.limits.now)())?;
         self.state().add_queued(accepted, READY_PER_SITE);
         Ok(report)
     }
@@ -291,6 +323,15 @@ impl Frontier {
         mut try_host: impl FnMut(&str) -> std::result::Result<P, HostBusy>,
     ) -> Result<NextJob<P>> {
         let _writer = self.writer();
+        // Revisits that came due join their site's queue first, a few sites per call.
+        let now = (self.limits.now)();
+        let due_sites = self.state().due_sites(now, DUE_SITES_PER_CALL);
+        for site in due_sites {
+            let skip = self.state().taken_of_site(&site);
+            let due = self.store.load_due(&site, now, &skip, READY_PER_SITE)?;
+            self.state()
+                .merge_revisits(&site, due.jobs, due.count, due.more, due.next, now);
+        }
         let mut remaining = self.state().rotation_len();
         let mut wait: Option<Duration> = None;
         loop {
@@ -343,8 +384,14 @@ impl Frontier {
 
     /// Claims `alias` (a redirect target or canonical URL) for the job `primary`, so
     /// it is not fetched separately and becomes done with it. False when the alias is
-    /// done or taken already: the page is then a duplicate. Blocking.
-    pub fn claim_alias(&self, primary: &NormalizedUrl, alias: &NormalizedUrl) -> Result<bool> {
+    /// taken already, or done and not `reclaim`: the page is then a duplicate. A revisit
+    /// reclaims the URL its document was stored under. Blocking.
+    pub fn claim_alias(
+        &self,
+        primary: &NormalizedUrl,
+        alias: &NormalizedUrl,
+        reclaim: bool,
+    ) -> Result<bool> {
         if primary == alias {
             return Ok(true);
         }
@@ -353,7 +400,7 @@ impl Frontier {
             return Ok(false);
         }
         let status = self.store.status(alias)?;
-        if status.done {
+        if status.done && !reclaim {
             return Ok(false);
         }
         self.state().claim(primary, alias, status.queued);
@@ -385,17 +432,21 @@ impl Frontier {
     }
 
     /// Marks URLs done durably (one transaction): each URL, the aliases claimed for
-    /// it, and its content hash. Unknown URLs are simply recorded as done. Blocking.
+    /// it, its content hash and its next visit. Unknown URLs are simply recorded as done
+    /// (and scheduled unless they are already). Blocking.
     pub fn mark_done(&self, urls: &[NormalizedUrl], fetched_at: i64) -> Result<()> {
         if urls.is_empty() {
             return Ok(());
         }
         let _writer = self.writer();
-        let (targets, hashes) = self.state().done_targets(urls);
-        let dequeued = self.store.mark_done(&targets, &hashes, fetched_at)?;
+        let (targets, hashes, visited) = self.state().done_targets(urls);
+        let done =
+            self.store
+                .mark_done(&targets, &hashes, &visited, fetched_at, self.limits.revisit)?;
         // A target untaken meanwhile sits in a ready queue again: the update drops it
         // there like any URL done while waiting.
-        self.state().apply_done(&targets, &dequeued);
+        self.state()
+            .apply_done(&targets, &done.dequeued, &done.scheduled);
         Ok(())
     }
 
@@ -422,9 +473,19 @@ impl Frontier {
         let taken = self
             .state()
             .taken_among(site_state.queued.iter().map(|q| q.url.as_str()));
-        let (newly_queued, dequeued) = self.store.import_site(&site_state, &taken, unix_now())?;
-        self.state()
-            .apply_import(&site_state.site, newly_queued, &dequeued);
+        let imported = self.store.import_site(
+            &site_state,
+            &taken,
+            (self.limits.now)(),
+            self.limits.revisit,
+        )?;
+        self.state().apply_import(
+            &site_state.site,
+            imported.newly_queued,
+            &imported.dequeued,
+            imported.scheduled,
+        );
+        let newly_queued = imported.newly_queued;
         Ok(newly_queued as usize)
     }
 

@@ -3,12 +3,14 @@
 //! sites may be crawled. Pure data: no I/O, so it can sit behind a short lock that
 //! async code takes too.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use super::Job;
+use super::revisit::VisitNote;
 use crate::normalize::NormalizedUrl;
 use crate::politeness::HostBusy;
+use crate::scope::Scope;
 
 /// A (site, url) key of the store.
 pub(super) type SiteUrl = (String, String);
@@ -16,20 +18,57 @@ pub(super) type SiteUrl = (String, String);
 /// A (content hash, url) entry of the store.
 pub(super) type HashUrl = (String, String);
 
+/// A URL being marked done that gets (or keeps) a revisit schedule: a job's URL, or a URL
+/// marked done without being taken here (a replica's). Aliases get none: their document is
+/// refreshed through the job that claimed them.
+#[derive(Debug, Clone)]
+pub(super) struct Visited {
+    pub site: String,
+    pub url: String,
+    pub depth: u32,
+    pub scope: Option<Scope>,
+    /// What the visit found; `None` for a URL not fetched here (scheduled as new when it has
+    /// no schedule yet, left alone otherwise).
+    pub note: Option<VisitNote>,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct SiteQueue {
     pub(super) ready: VecDeque<Job>,
     /// The store may hold queued URLs of this site that are not in `ready`.
     pub(super) more_in_store: bool,
+    /// Revisits that came due, loaded from the store.
+    pub(super) revisits: VecDeque<Job>,
+    /// Whether the next job is a revisit when both kinds wait (they take turns).
+    revisit_turn: bool,
 }
 
 #[derive(Debug)]
 struct Taken {
     site: String,
-    /// Whether the URL is in the QUEUED table (it is not for redirect targets).
+    /// Whether the URL is in the QUEUED table (it is not for redirect targets and revisits).
     queued: bool,
     aliases: Vec<String>,
     content_hash: Option<String>,
+    /// The job's depth and scope (its revisit schedule keeps them).
+    depth: u32,
+    scope: Option<Scope>,
+    /// What the worker found, stored with the schedule when the job is done.
+    note: Option<VisitNote>,
+}
+
+impl Taken {
+    fn alias(site: String, queued: bool) -> Taken {
+        Taken {
+            site,
+            queued,
+            aliases: Vec::new(),
+            content_hash: None,
+            depth: 0,
+            scope: None,
+            note: None,
+        }
+    }
 }
 
 /// What [`State::pick`] found.
@@ -66,6 +105,16 @@ pub(super) struct State {
     gated: bool,
     /// Sites cleared for crawling while `gated`.
     released: HashSet<String>,
+    /// Sites with revisits scheduled, crawlable when last looked at: the earliest next visit
+    /// (never later than the store's; an earlier one makes a load that finds nothing).
+    revisit_at: HashMap<String, i64>,
+    /// `revisit_at` by time.
+    revisit_order: BTreeSet<(i64, String)>,
+    /// Sites with revisits scheduled that were not crawlable when last looked at.
+    revisit_parked: HashMap<String, i64>,
+    /// Revisits due, per site, as counted when the site's due revisits were last loaded,
+    /// minus those taken since.
+    revisits_due: HashMap<String, u64>,
 }
 
 impl State {
@@ -90,6 +139,110 @@ impl State {
     pub(super) fn resume(&mut self, site: &str) {
         self.paused.remove(site);
         self.released.insert(site.to_owned());
+        if let Some(at) = self.revisit_parked.remove(site) {
+            self.schedule(site, at);
+        }
+    }
+
+    /// Revisits due now, as last counted.
+    pub(super) fn revisits_due(&self) -> u64 {
+        self.revisits_due.values().sum()
+    }
+
+    /// A URL of `site` is next visited at `at`.
+    pub(super) fn schedule(&mut self, site: &str, at: i64) {
+        if let Some(parked) = self.revisit_parked.get_mut(site) {
+            *parked = (*parked).min(at);
+            return;
+        }
+        match self.revisit_at.get(site).copied() {
+            Some(old) if old <= at => {}
+            old => {
+                if let Some(old) = old {
+                    self.revisit_order.remove(&(old, site.to_owned()));
+                }
+                self.revisit_at.insert(site.to_owned(), at);
+                self.revisit_order.insert((at, site.to_owned()));
+            }
+        }
+    }
+
+    fn unschedule(&mut self, site: &str) -> Option<i64> {
+        let at = self.revisit_at.remove(site)?;
+        self.revisit_order.remove(&(at, site.to_owned()));
+        Some(at)
+    }
+
+    /// Up to `max` crawlable sites with revisits due at `now` and none loaded; sites found
+    /// not crawlable are parked until [`State::resume`].
+    pub(super) fn due_sites(&mut self, now: i64, max: usize) -> Vec<String> {
+        let candidates: Vec<String> = self
+            .revisit_order
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, site)| site.clone())
+            .collect();
+        let mut due = Vec::new();
+        for site in candidates {
+            if !self.crawlable(&site) {
+                if let Some(at) = self.unschedule(&site) {
+                    self.revisit_parked.insert(site, at);
+                }
+                continue;
+            }
+            if self
+                .sites
+                .get(&site)
+                .is_some_and(|q| !q.revisits.is_empty())
+            {
+                continue;
+            }
+            due.push(site);
+            if due.len() >= max {
+                break;
+            }
+        }
+        due
+    }
+
+    /// Revisit jobs loaded for `site`: `due` revisits were due (loaded or not), `more` when
+    /// some due ones were left in the store, `next` the first one due later.
+    pub(super) fn merge_revisits(
+        &mut self,
+        site: &str,
+        jobs: Vec<Job>,
+        due: u64,
+        more: bool,
+        next: Option<i64>,
+        now: i64,
+    ) {
+        self.unschedule(site);
+        if more {
+            self.schedule(site, now);
+        } else if let Some(next) = next {
+            self.schedule(site, next);
+        }
+        let fresh: Vec<Job> = jobs
+            .into_iter()
+            .filter(|j| !self.is_taken(j.url.as_str()))
+            .collect();
+        self.revisits_due.insert(site.to_owned(), due);
+        if fresh.is_empty() {
+            return;
+        }
+        let queue = self.add_site(site);
+        for job in fresh {
+            if !queue.revisits.iter().any(|r| r.url == job.url) {
+                queue.revisits.push_back(job);
+            }
+        }
+    }
+
+    /// Notes what the visit of the job `primary` found.
+    pub(super) fn note(&mut self, primary: &NormalizedUrl, note: VisitNote) {
+        if let Some(t) = self.taken.get_mut(primary.as_str()) {
+            t.note = Some(note);
+        }
     }
 
     pub(super) fn gate(&mut self) {
@@ -180,7 +333,10 @@ impl State {
                 self.rotation.push_back(site);
                 continue;
             }
-            if queue.ready.is_empty() {
+            // Discovery and revisits take turns; either takes every turn the other leaves.
+            let revisit_next =
+                !queue.revisits.is_empty() && (queue.revisit_turn || queue.ready.is_empty());
+            if queue.ready.is_empty() && !revisit_next {
                 if queue.more_in_store {
                     // Look at this site again once it is refilled.
                     self.rotation.push_front(site.clone());
@@ -192,22 +348,30 @@ impl State {
             }
             match try_host(&site) {
                 Ok(permit) => {
-                    let job = self
-                        .sites
-                        .get_mut(&site)
-                        .and_then(|q| q.ready.pop_front())
-                        .expect("ready queue checked non-empty");
+                    let queue = self.sites.get_mut(&site).expect("site checked above");
+                    let job = if revisit_next {
+                        queue.revisits.pop_front()
+                    } else {
+                        queue.ready.pop_front()
+                    }
+                    .expect("queue checked non-empty");
+                    queue.revisit_turn = !revisit_next;
                     self.rotation.push_back(site.clone());
+                    let revisit = job.revisit.is_some();
+                    if revisit && let Some(n) = self.revisits_due.get_mut(&site) {
+                        *n = n.saturating_sub(1);
+                    }
                     self.taken.insert(
                         job.url.as_str().to_owned(),
                         Taken {
-                            site,
-                            queued: true,
-                            aliases: Vec::new(),
-                            content_hash: None,
+                            depth: job.depth,
+                            scope: job.scope.clone(),
+                            ..Taken::alias(site, !revisit)
                         },
                     );
-                    self.taken_queued += 1;
+                    if !revisit {
+                        self.taken_queued += 1;
+                    }
                     self.jobs += 1;
                     return Pick::Job(job, permit);
                 }
@@ -244,7 +408,12 @@ impl State {
                 self.add_site(&t.site).more_in_store = true;
             }
         }
-        self.add_site(&taken.site).ready.push_front(job);
+        let queue = self.add_site(&taken.site);
+        if job.revisit.is_some() {
+            queue.revisits.push_front(job);
+        } else {
+            queue.ready.push_front(job);
+        }
     }
 
     /// Takes `alias` for the job `primary`; `queued` says whether the store queues it.
@@ -257,15 +426,8 @@ impl State {
                 q.ready.retain(|j| j.url.as_str() != key);
             }
         }
-        self.taken.insert(
-            key.to_owned(),
-            Taken {
-                site,
-                queued,
-                aliases: Vec::new(),
-                content_hash: None,
-            },
-        );
+        self.taken
+            .insert(key.to_owned(), Taken::alias(site, queued));
         self.alias_of
             .insert(key.to_owned(), primary.as_str().to_owned());
         if let Some(t) = self.taken.get_mut(primary.as_str()) {
@@ -309,14 +471,39 @@ impl State {
     }
 
     /// What marking `urls` done writes: (site, url) of each URL and of the aliases claimed
-    /// for it, and (hash, url) of the content hashes recorded for them.
-    pub(super) fn done_targets(&self, urls: &[NormalizedUrl]) -> (Vec<SiteUrl>, Vec<HashUrl>) {
+    /// for it, (hash, url) of the content hashes recorded for them, and the revisit
+    /// schedules of the URLs that are not aliases.
+    pub(super) fn done_targets(
+        &self,
+        urls: &[NormalizedUrl],
+    ) -> (Vec<SiteUrl>, Vec<HashUrl>, Vec<Visited>) {
         let mut targets = Vec::new();
         let mut hashes = Vec::new();
+        let mut visited = Vec::new();
         for url in urls {
             let key = url.as_str();
-            targets.push((url.site(), key.to_owned()));
-            if let Some(t) = self.taken.get(key) {
+            let site = url.site();
+            targets.push((site.clone(), key.to_owned()));
+            if self.alias_of.contains_key(key) {
+                continue;
+            }
+            let taken = self.taken.get(key);
+            visited.push(Visited {
+                url: key.to_owned(),
+                depth: taken.map_or(1, |t| t.depth),
+                // A URL not crawled here (a replica's): its links are followed on its own
+                // site only, the crawl scope it was found in being unknown here.
+                scope: match taken {
+                    Some(t) => t.scope.clone(),
+                    None => Some(Scope {
+                        hosts: vec![site.clone()],
+                        ..Scope::default()
+                    }),
+                },
+                note: taken.and_then(|t| t.note.clone()),
+                site,
+            });
+            if let Some(t) = taken {
                 for alias in &t.aliases {
                     if let Some(a) = self.taken.get(alias) {
                         targets.push((a.site.clone(), alias.clone()));
@@ -327,11 +514,20 @@ impl State {
                 }
             }
         }
-        (targets, hashes)
+        (targets, hashes, visited)
     }
 
-    /// After the store marked `targets` done and removed `dequeued` from its queue.
-    pub(super) fn apply_done(&mut self, targets: &[SiteUrl], dequeued: &[SiteUrl]) {
+    /// After the store marked `targets` done, removed `dequeued` from its queue and
+    /// `scheduled` revisits.
+    pub(super) fn apply_done(
+        &mut self,
+        targets: &[SiteUrl],
+        dequeued: &[SiteUrl],
+        scheduled: &[(String, i64)],
+    ) {
+        for (site, at) in scheduled {
+            self.schedule(site, *at);
+        }
         self.queued_total = self.queued_total.saturating_sub(dequeued.len() as u64);
         for (site, url) in dequeued {
             match self.taken.get(url) {
@@ -367,7 +563,16 @@ impl State {
 
     /// After the store imported a site's state: `newly_queued` URLs queued, `dequeued`
     /// ones done now. The site's ready queue is reloaded from the store.
-    pub(super) fn apply_import(&mut self, site: &str, newly_queued: u64, dequeued: &[String]) {
+    pub(super) fn apply_import(
+        &mut self,
+        site: &str,
+        newly_queued: u64,
+        dequeued: &[String],
+        scheduled: Option<i64>,
+    ) {
+        if let Some(at) = scheduled {
+            self.schedule(site, at);
+        }
         self.queued_total =
             (self.queued_total + newly_queued).saturating_sub(dequeued.len() as u64);
         for url in dequeued {
@@ -387,6 +592,7 @@ impl State {
     pub(super) fn apply_forget(&mut self, site: &str, removed: u64) {
         self.queued_total = self.queued_total.saturating_sub(removed);
         self.sites.remove(site);
+        self.revisits_due.remove(site);
         self.paused.remove(site);
         self.released.remove(site);
         let mut unqueued = 0;

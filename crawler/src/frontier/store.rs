@@ -11,7 +11,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::state::{HashUrl, SiteUrl};
+use super::revisit::{LastVisit, RevisitPolicy, VisitKind};
+use super::state::{HashUrl, SiteUrl, Visited};
 use super::traps::{clean_anchor, refuse_reason};
 use super::{
     DoneUrl, EnqueueReport, FrontierLimits, Job, MAX_ANCHORS_PER_URL, QueuedUrl, RefuseReason,
@@ -33,6 +34,10 @@ const DONE: TableDefinition<(&str, &str), i64> = TableDefinition::new("done");
 const SITE_PAGES: TableDefinition<&str, u64> = TableDefinition::new("site_pages");
 /// content hash -> URL of the page that has this content.
 const HASHES: TableDefinition<&str, &str> = TableDefinition::new("content_hashes");
+/// (site, url) -> [`RevisitRecord`] as JSON: when and how a done URL is visited again.
+pub(super) const REVISITS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("revisits");
+/// (site, unix seconds of the next visit, url): the revisit schedule, by site and time.
+pub(super) const DUE: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("revisits_due");
 
 /// Upper bound for URL keys in range scans: normalized URLs are ASCII below 0x7f.
 const URL_KEY_MAX: &str = "\u{7f}";
@@ -44,6 +49,88 @@ struct QueueRecord {
     /// Absent in records written before scopes existed: unrestricted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<Scope>,
+}
+
+/// The revisit schedule of a done URL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RevisitRecord {
+    /// Unix seconds of the next visit (its `DUE` key).
+    next_at: i64,
+    /// The base interval, seconds ([`RevisitPolicy::next_base`]).
+    interval: u64,
+    depth: u32,
+    #[serde(default)]
+    hub: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<Scope>,
+    #[serde(default)]
+    last: LastVisit,
+    /// Visits made, and how many found a change.
+    #[serde(default)]
+    visits: u32,
+    #[serde(default)]
+    changes: u32,
+}
+
+/// What [`Store::mark_done`] changed.
+pub(super) struct MarkedDone {
+    /// Targets that were queued (now dequeued).
+    pub dequeued: Vec<SiteUrl>,
+    /// (site, next visit) of each schedule written.
+    pub scheduled: Vec<(String, i64)>,
+}
+
+/// What [`Store::import_site`] changed.
+pub(super) struct Imported {
+    pub newly_queued: u64,
+    /// Queued URLs now done.
+    pub dequeued: Vec<String>,
+    /// The earliest next visit scheduled for the newly done URLs.
+    pub scheduled: Option<i64>,
+}
+
+/// The due revisits of a site ([`Store::load_due`]).
+pub(super) struct Due {
+    pub jobs: Vec<Job>,
+    /// Revisits due, loaded or not (taken ones included), counted up to [`MAX_DUE_COUNT`].
+    pub count: u64,
+    /// Due revisits not loaded (beyond the limit).
+    pub more: bool,
+    /// The first revisit due later.
+    pub next: Option<i64>,
+}
+
+/// Due entries counted per load at most.
+const MAX_DUE_COUNT: u64 = 100_000;
+
+/// A new schedule (a URL done for the first time, or found without one): written, with
+/// its `DUE` entry; returns the next visit.
+#[allow(clippy::too_many_arguments)]
+fn schedule_new(
+    revisits: &mut redb::Table<(&str, &str), &[u8]>,
+    due: &mut redb::Table<(&str, i64, &str), ()>,
+    site: &str,
+    url: &str,
+    depth: u32,
+    scope: Option<Scope>,
+    fetched_at: i64,
+    policy: RevisitPolicy,
+) -> Result<i64> {
+    let interval = policy.initial();
+    let delay = policy.delay(interval, VisitKind::Changed, depth, false, url, fetched_at);
+    let record = RevisitRecord {
+        next_at: fetched_at.saturating_add(delay as i64),
+        interval,
+        depth,
+        hub: false,
+        scope,
+        last: LastVisit::default(),
+        visits: 0,
+        changes: 0,
+    };
+    revisits.insert((site, url), serde_json::to_vec(&record)?.as_slice())?;
+    due.insert((site, record.next_at, url), ())?;
+    Ok(record.next_at)
 }
 
 fn stored_url(s: &str) -> Option<NormalizedUrl> {
@@ -64,6 +151,8 @@ pub(super) struct Opened {
     pub queued_total: u64,
     /// Sites with queued URLs.
     pub sites: Vec<String>,
+    /// Sites with revisits scheduled, with the earliest.
+    pub revisits: Vec<(String, i64)>,
 }
 
 /// Test builds only: called right before every write transaction commits.
@@ -86,14 +175,18 @@ fn init(db: &Database) -> std::result::Result<(), redb::Error> {
         txn.open_table(DONE)?;
         txn.open_table(SITE_PAGES)?;
         txn.open_table(HASHES)?;
+        txn.open_table(REVISITS)?;
+        txn.open_table(DUE)?;
     }
     txn.commit()?;
     Ok(())
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path` and lists the sites with queued URLs.
-    pub fn open(path: &Path) -> Result<Opened> {
+    /// Opens (or creates) the store at `path` and lists the sites with queued URLs and
+    /// with revisits. A store written before revisits existed gets a schedule for every done
+    /// URL.
+    pub fn open(path: &Path, policy: RevisitPolicy) -> Result<Opened> {
         let store = Store {
             db: Reopening::create(path, init)?,
             #[cfg(test)]
@@ -102,11 +195,144 @@ impl Store {
         let queued_total = store
             .db
             .run(|db| Ok::<_, crate::Error>(db.begin_read()?.open_table(QUEUED)?.len()?))?;
+        store.schedule_unscheduled(policy)?;
         let sites = store.queued_sites()?;
+        let revisits = store.revisit_sites()?;
         Ok(Opened {
             store,
             queued_total,
             sites,
+            revisits,
+        })
+    }
+
+    /// Schedules every done URL when no URL has a schedule (a store of an older version).
+    fn schedule_unscheduled(&self, policy: RevisitPolicy) -> Result<()> {
+        self.db.run(|db| {
+            {
+                let read = db.begin_read()?;
+                if !read.open_table(REVISITS)?.is_empty()? || read.open_table(DONE)?.is_empty()? {
+                    return Ok(());
+                }
+            }
+            let txn = db.begin_write()?;
+            let mut scheduled = 0u64;
+            {
+                let done = txn.open_table(DONE)?;
+                let mut revisits = txn.open_table(REVISITS)?;
+                let mut due = txn.open_table(DUE)?;
+                for entry in done.iter()? {
+                    let (key, value) = entry?;
+                    let (site, url) = key.value();
+                    let scope = Some(Scope {
+                        hosts: vec![site.to_owned()],
+                        ..Scope::default()
+                    });
+                    schedule_new(
+                        &mut revisits,
+                        &mut due,
+                        site,
+                        url,
+                        1,
+                        scope,
+                        value.value(),
+                        policy,
+                    )?;
+                    scheduled += 1;
+                }
+            }
+            self.commit(txn)?;
+            tracing::info!(
+                urls = scheduled,
+                "scheduled revisits of the URLs crawled before"
+            );
+            Ok(())
+        })
+    }
+
+    /// Sites with revisits scheduled, each with its earliest.
+    fn revisit_sites(&self) -> Result<Vec<(String, i64)>> {
+        self.db.run(|db| {
+            let read = db.begin_read()?;
+            let table = read.open_table(DUE)?;
+            let mut sites: Vec<(String, i64)> = Vec::new();
+            let mut from = String::new();
+            loop {
+                let next = table
+                    .range((from.as_str(), i64::MIN, "")..)?
+                    .next()
+                    .transpose()?
+                    .map(|(k, _)| {
+                        let (site, at, _) = k.value();
+                        (site.to_owned(), at)
+                    });
+                match next {
+                    Some((site, at)) if sites.last().is_none_or(|(s, _)| *s != site) => {
+                        from = format!("{site}\u{0}");
+                        sites.push((site, at));
+                    }
+                    _ => break,
+                }
+            }
+            Ok(sites)
+        })
+    }
+
+    /// The revisits of `site` due at `now` (up to `max`, not in `skip`), as jobs.
+    pub fn load_due(
+        &self,
+        site: &str,
+        now: i64,
+        skip: &HashSet<String>,
+        max: usize,
+    ) -> Result<Due> {
+        self.db.run(|db| {
+            let read = db.begin_read()?;
+            let due = read.open_table(DUE)?;
+            let revisits = read.open_table(REVISITS)?;
+            let mut out = Due {
+                jobs: Vec::new(),
+                count: 0,
+                more: false,
+                next: None,
+            };
+            for entry in due.range((site, i64::MIN, "")..=(site, now, URL_KEY_MAX))? {
+                let (key, _) = entry?;
+                let (_, _, url) = key.value();
+                out.count += 1;
+                if out.count >= MAX_DUE_COUNT {
+                    out.more = true;
+                    break;
+                }
+                if skip.contains(url) {
+                    continue;
+                }
+                if out.jobs.len() >= max {
+                    out.more = true;
+                    continue;
+                }
+                let Some(normalized) = stored_url(url) else {
+                    continue;
+                };
+                let Some(bytes) = revisits.get((site, url))?.map(|g| g.value().to_vec()) else {
+                    continue;
+                };
+                let record: RevisitRecord = serde_json::from_slice(&bytes)?;
+                out.jobs.push(Job {
+                    url: normalized,
+                    depth: record.depth,
+                    anchors: Vec::new(),
+                    scope: record.scope,
+                    attempt: 0,
+                    revisit: Some(Box::new(record.last)),
+                });
+            }
+            out.next = due
+                .range((site, now.saturating_add(1), "")..=(site, i64::MAX, URL_KEY_MAX))?
+                .next()
+                .transpose()?
+                .map(|(k, _)| k.value().1);
+            Ok(out)
         })
     }
 
@@ -206,6 +432,7 @@ impl Store {
                         anchors: record.anchors,
                         scope: record.scope,
                         attempt: 0,
+                        revisit: None,
                     });
                 }
             }
@@ -244,6 +471,7 @@ impl Store {
                     anchors: record.anchors,
                     scope: record.scope,
                     attempt: 0,
+                    revisit: None,
                 });
                 if loaded.len() >= max {
                     return Ok((loaded, true));
@@ -286,22 +514,27 @@ impl Store {
         })
     }
 
-    /// Marks (site, url) `targets` done at `fetched_at` and stores (hash, url) `hashes`,
-    /// in one transaction. Returns the targets that were queued (now dequeued).
+    /// Marks (site, url) `targets` done at `fetched_at`, stores (hash, url) `hashes` and
+    /// the next visit of each of `visited`, in one transaction.
     pub fn mark_done(
         &self,
         targets: &[SiteUrl],
         hashes: &[HashUrl],
+        visited: &[Visited],
         fetched_at: i64,
-    ) -> Result<Vec<SiteUrl>> {
+        policy: RevisitPolicy,
+    ) -> Result<MarkedDone> {
         self.db.run(|db| {
             let txn = db.begin_write()?;
             let mut dequeued: Vec<SiteUrl> = Vec::new();
+            let mut scheduled: Vec<(String, i64)> = Vec::new();
             {
                 let mut queue = txn.open_table(QUEUE)?;
                 let mut queued = txn.open_table(QUEUED)?;
                 let mut done = txn.open_table(DONE)?;
                 let mut hash_table = txn.open_table(HASHES)?;
+                let mut revisits = txn.open_table(REVISITS)?;
+                let mut due = txn.open_table(DUE)?;
                 for (site, url) in targets {
                     let depth = queued
                         .remove((site.as_str(), url.as_str()))?
@@ -312,12 +545,70 @@ impl Store {
                     }
                     done.insert((site.as_str(), url.as_str()), fetched_at)?;
                 }
+                for v in visited {
+                    let (site, url) = (v.site.as_str(), v.url.as_str());
+                    let prev: Option<RevisitRecord> = match revisits.get((site, url))? {
+                        Some(g) => serde_json::from_slice(g.value()).ok(),
+                        None => None,
+                    };
+                    let Some(note) = &v.note else {
+                        // Not fetched here: a schedule it has stays as it is.
+                        if prev.is_none() {
+                            let at = schedule_new(
+                                &mut revisits,
+                                &mut due,
+                                site,
+                                url,
+                                v.depth,
+                                v.scope.clone(),
+                                fetched_at,
+                                policy,
+                            )?;
+                            scheduled.push((v.site.clone(), at));
+                        }
+                        continue;
+                    };
+                    if let Some(p) = &prev {
+                        due.remove((site, p.next_at, url))?;
+                        // The old content is no longer this page's.
+                        if let Some(old) = &p.last.content_hash
+                            && note.last.content_hash.as_ref() != Some(old)
+                        {
+                            let mine = hash_table
+                                .get(old.as_str())?
+                                .is_some_and(|g| g.value() == url);
+                            if mine {
+                                hash_table.remove(old.as_str())?;
+                            }
+                        }
+                    }
+                    let interval = policy.next_base(prev.as_ref().map(|p| p.interval), note.kind);
+                    let delay =
+                        policy.delay(interval, note.kind, v.depth, note.hub, url, fetched_at);
+                    let (visits, changes) = prev.as_ref().map_or((0, 0), |p| (p.visits, p.changes));
+                    let record = RevisitRecord {
+                        next_at: fetched_at.saturating_add(delay as i64),
+                        interval,
+                        depth: v.depth,
+                        hub: note.hub,
+                        scope: v.scope.clone(),
+                        last: note.last.clone(),
+                        visits: visits.saturating_add(1),
+                        changes: changes.saturating_add(u32::from(note.kind == VisitKind::Changed)),
+                    };
+                    revisits.insert((site, url), serde_json::to_vec(&record)?.as_slice())?;
+                    due.insert((site, record.next_at, url), ())?;
+                    scheduled.push((v.site.clone(), record.next_at));
+                }
                 for (hash, url) in hashes {
                     hash_table.insert(hash.as_str(), url.as_str())?;
                 }
             }
             self.commit(txn)?;
-            Ok(dequeued)
+            Ok(MarkedDone {
+                dequeued,
+                scheduled,
+            })
         })
     }
 
@@ -397,17 +688,21 @@ impl Store {
         site_state: &SiteState,
         taken: &HashSet<String>,
         now: i64,
-    ) -> Result<(u64, Vec<String>)> {
+        policy: RevisitPolicy,
+    ) -> Result<Imported> {
         self.db.run(|db| {
             let site = site_state.site.as_str();
             let mut newly_queued = 0u64;
             let mut dequeued: Vec<String> = Vec::new();
+            let mut scheduled: Option<i64> = None;
             let txn = db.begin_write()?;
             {
                 let mut queue = txn.open_table(QUEUE)?;
                 let mut queued = txn.open_table(QUEUED)?;
                 let mut done = txn.open_table(DONE)?;
                 let mut site_pages = txn.open_table(SITE_PAGES)?;
+                let mut revisits = txn.open_table(REVISITS)?;
+                let mut due = txn.open_table(DUE)?;
                 for d in &site_state.done {
                     if d.url.site() != site {
                         continue;
@@ -418,7 +713,26 @@ impl Store {
                         dequeued.push(url.to_owned());
                     }
                     if done.get((site, url))?.is_none() {
-                        done.insert((site, url), d.fetched_at)?;
+                        // Another peer's fetch: clamped to now, its revisit scheduled from it.
+                        let fetched_at = d.fetched_at.min(now);
+                        done.insert((site, url), fetched_at)?;
+                        if revisits.get((site, url))?.is_none() {
+                            let scope = Some(Scope {
+                                hosts: vec![site.to_owned()],
+                                ..Scope::default()
+                            });
+                            let at = schedule_new(
+                                &mut revisits,
+                                &mut due,
+                                site,
+                                url,
+                                1,
+                                scope,
+                                fetched_at,
+                                policy,
+                            )?;
+                            scheduled = Some(scheduled.map_or(at, |s| s.min(at)));
+                        }
                     }
                 }
                 for q in &site_state.queued {
@@ -462,7 +776,11 @@ impl Store {
                 site_pages.insert(site, pages.max(known))?;
             }
             self.commit(txn)?;
-            Ok((newly_queued, dequeued))
+            Ok(Imported {
+                newly_queued,
+                dequeued,
+                scheduled,
+            })
         })
     }
 

@@ -618,6 +618,7 @@ mod tests {
             pages_crawled: 0,
             pages_failed: 0,
             uptime_s: 0,
+            ..StatusResponse::default()
         };
         let out = render_status(&s);
         for bad in ['\x1b', '\x07', '\u{9b}'] {

@@ -57,6 +57,7 @@ struct SiteBatch {
     crawled: Vec<String>,
     links: Vec<Link>,
     anchors: HashMap<String, AnchorRecord>,
+    removed: Vec<String>,
 }
 
 /// Group a committed batch by site.
@@ -79,6 +80,12 @@ fn by_site(batch: CommittedBatch) -> HashMap<String, SiteBatch> {
     }
     for (site, l) in batch.links {
         by_site.entry(site).or_default().links.push(l);
+    }
+    for u in batch.removed {
+        let site = peersearch_crawler::normalize(&u, None).map(|n| n.site());
+        if let Ok(site) = site {
+            by_site.entry(site).or_default().removed.push(u);
+        }
     }
     by_site
 }
@@ -118,6 +125,8 @@ fn messages(site: &str, batch: SiteBatch) -> Vec<wire::ReplicateRequest> {
     if let Some(last) = messages.last_mut() {
         last.crawled = batch.crawled;
         last.links.extend(links);
+        // Removals go with the progress: only the primary's are taken (screening).
+        last.deletes = batch.removed;
     }
     messages
 }
@@ -195,11 +204,18 @@ mod tests {
             crawled: vec!["http://a.example/0".into()],
             links: (0..REPLICATE_LINKS + 10).map(link).collect(),
             anchors: [("http://a.example/599".to_string(), AnchorRecord::default())].into(),
+            removed: vec!["http://a.example/gone".into()],
         };
         let m = messages("a.example", batch);
         assert_eq!(m.len(), 3, "two document batches, one message of links");
         assert!(m[..2].iter().all(|r| r.crawled.is_empty()));
         assert_eq!(m[2].crawled.len(), 1);
+        assert_eq!(
+            m[2].deletes,
+            ["http://a.example/gone"],
+            "removals go with the progress"
+        );
+        assert!(m[..2].iter().all(|r| r.deletes.is_empty()));
         assert_eq!(
             m[1].anchors.len(),
             1,

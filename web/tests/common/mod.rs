@@ -277,6 +277,12 @@ impl Backend for FakeBackend {
             crawl_in_flight: 3,
             pages_crawled: 1300,
             pages_failed: 12,
+            revisits_due: 7,
+            pages_revisited: 240,
+            pages_changed: 60,
+            pages_unchanged: 170,
+            pages_removed: 10,
+            index_commits: 99,
             uptime_s: 3725,
         }
     }
@@ -307,6 +313,10 @@ impl Backend for FakeBackend {
                     at_unix: now - 3540 + i * 60,
                     pages_crawled: i * 20,
                     docs_indexed: i * 18,
+                    pages_revisited: i * 4,
+                    pages_changed: i,
+                    pages_unchanged: i * 2,
+                    pages_removed: i / 4,
                 })
                 .collect(),
             recent_errors: vec![CrawlErrorEntry {
@@ -323,6 +333,13 @@ impl Backend for FakeBackend {
             docs_indexed: 1234,
             index_bytes: 99_000,
             frontier_size: 56,
+            revisits_due: 7,
+            revisits: BTreeMap::from([
+                ("all".into(), 240),
+                ("changed".into(), 60),
+                ("unchanged".into(), 170),
+                ("removed".into(), 10),
+            ]),
             peers_connected: 2,
             bytes_sent: BTreeMap::from([("/peersearch/search/1.0.0".into(), 4096)]),
             bytes_received: BTreeMap::from([("/peersearch/search/1.0.0".into(), 8192)]),
