@@ -81,8 +81,8 @@ impl Claims {
         }
     }
 
-    /// The claim loop: claims the sites of the frontier this peer is the primary of and has
-    /// not released yet.
+    /// The claim loop: claims the sites this peer is the primary of and has not released yet
+    /// (sites of its frontier, and sites whose pages it revisits).
     pub async fn run(self) {
         let started = Instant::now();
         let mut last_view: Vec<PeerId> = Vec::new();
@@ -107,9 +107,13 @@ impl Claims {
                 debug!(peers = last_view.len(), "view of the network settled");
                 self.replication.set_settled();
             }
-            let Ok(sites) = self.crawler.frontier_sites().await else {
+            let Ok(mut sites) = self.crawler.frontier_sites().await else {
                 continue;
             };
+            // A site whose crawl is complete is claimed too: its pages are revisited.
+            sites.extend(self.crawler.revisit_sites());
+            sites.sort();
+            sites.dedup();
             for site in sites {
                 if self.crawler.is_crawlable(&site) {
                     continue;

@@ -11,6 +11,7 @@ use crate::anchors::{AnchorRecord, Anchors};
 use crate::error::{Error, Result};
 use crate::link::Link;
 use crate::routing::LinkStore;
+use crate::tombstones::Tombstones;
 use peersearch_crawler::{CrawledPage, Crawler, NormalizedUrl, Seed};
 use peersearch_indexer::{Document, SearchResults, Shard, TermStats};
 use std::collections::VecDeque;
@@ -53,8 +54,8 @@ pub struct CommittedBatch {
     /// The anchor records of the documents, by URL.
     pub anchors: Vec<(String, AnchorRecord)>,
     /// URLs whose documents revisits removed (gone, moved, no longer indexable), none of
-    /// them among `docs`.
-    pub removed: Vec<String>,
+    /// them among `docs`, with the time of the removal.
+    pub removed: Vec<(String, i64)>,
 }
 
 /// The handle to the shard and the index loop.
@@ -345,6 +346,7 @@ pub struct IndexLoop<S> {
     replicated: Arc<AtomicU64>,
     commits: Arc<AtomicU64>,
     anchors: Anchors,
+    tombstones: Option<Tombstones>,
 }
 
 /// The indexing component over `shard`: its handle and its loop, which takes crawled pages
@@ -383,11 +385,42 @@ pub async fn new<S: LinkStore>(
         replicated,
         commits,
         anchors,
+        tombstones: None,
     };
     Ok((handle, run))
 }
 
 impl<S: LinkStore> IndexLoop<S> {
+    /// Record the removals in `tombstones` (and clear those that documents written later
+    /// outdate), so that no stale copy brings a removed page back.
+    pub fn with_tombstones(mut self, tombstones: Tombstones) -> Self {
+        self.tombstones = Some(tombstones);
+        self
+    }
+
+    /// After a commit: the removals are tombstones now, and the documents written clear the
+    /// tombstones they outdate (pages that came back).
+    async fn record_tombstones(
+        &self,
+        removed: &[(String, i64)],
+        written: Vec<(String, String, i64)>,
+    ) {
+        let Some(tombstones) = &self.tombstones else {
+            return;
+        };
+        let of = |url: &str| peersearch_crawler::normalize(url, None).map(|u| u.site());
+        let stones = removed
+            .iter()
+            .filter_map(|(u, at)| of(u).ok().map(|site| (site, u.clone(), *at)))
+            .collect();
+        if let Err(e) = tombstones.record(stones).await {
+            warn!(error = %e, "cannot record removals; a stale copy may bring them back");
+        }
+        if let Err(e) = tombstones.clear_older(written).await {
+            debug!(error = %e, "cannot clear outdated tombstones");
+        }
+    }
+
     /// Run until `shutdown`, then take what the crawl loop already sent and commit once more.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut st = Staging::default();
@@ -550,6 +583,7 @@ impl<S: LinkStore> IndexLoop<S> {
         removed.retain(|u| !docs.iter().any(|d| d.url == *u));
         removed.sort();
         removed.dedup();
+        let removed_at = i64::try_from(crate::clock::now_unix()).unwrap_or(i64::MAX);
         let mut replicas = std::mem::take(&mut st.replica_docs);
         self.anchor_replicas(&mut replicas).await;
         let deletes = std::mem::take(&mut st.replica_deletes);
@@ -561,6 +595,11 @@ impl<S: LinkStore> IndexLoop<S> {
             .collect();
         let to_write = docs.clone();
         let to_remove = removed.clone();
+        let written: Vec<(String, String, i64)> = docs
+            .iter()
+            .chain(&replicas)
+            .map(|d| (d.site.clone(), d.url.clone(), d.fetched_at))
+            .collect();
         // Nothing for the index (pages without a document, revisits that found nothing new):
         // no commit, the URLs are only marked done.
         let untouched = !st.shard_pending
@@ -609,6 +648,8 @@ impl<S: LinkStore> IndexLoop<S> {
             // The shard keeps the staged operations; the URLs wait for the next commit.
             return;
         }
+        let removed: Vec<(String, i64)> = removed.into_iter().map(|u| (u, removed_at)).collect();
+        self.record_tombstones(&removed, written).await;
         let reanchored = std::mem::take(&mut st.reanchored);
         if let Err(e) = self.anchors.clean(reanchored).await {
             debug!(error = %e, "cannot clear anchor marks; the documents are looked at again");

@@ -44,6 +44,7 @@ mod start;
 mod stats_check;
 mod store;
 mod telemetry;
+mod tombstones;
 
 pub use config::{ConfigError, Overrides, PeerConfig};
 pub use error::{Error, Result};

@@ -182,6 +182,7 @@ pub async fn start(config: PeerConfig) -> Result<RunningPeer> {
         Duration::from_millis(config.commit_interval_ms),
     )
     .await?;
+    let index_loop = index_loop.with_tombstones(parked.tombstones());
     let replication = Replication::new(
         net.clone(),
         crawler.clone(),

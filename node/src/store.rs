@@ -70,6 +70,7 @@ pub async fn open(path: &Path) -> StoreResult<(Outbox, Parked)> {
     blocking(move || {
         let db = Arc::new(Reopening::create(&path, |_| Ok(()))?);
         let outbox = Outbox::with_db(db.clone())?;
+        crate::tombstones::Tombstones::with_db(db.clone())?;
         Ok((outbox, Parked { db }))
     })
     .await
@@ -207,6 +208,11 @@ impl std::fmt::Debug for Parked {
 }
 
 impl Parked {
+    /// The tombstones of the same store.
+    pub fn tombstones(&self) -> crate::tombstones::Tombstones {
+        crate::tombstones::Tombstones::of_db(self.db.clone())
+    }
+
     /// Store (replace) the state of a site.
     pub async fn put(&self, state: SiteState) -> StoreResult<()> {
         let store = self.db.clone();

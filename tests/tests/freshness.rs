@@ -1,13 +1,14 @@
 //! A fresh index: crawled pages are visited again. A page whose text changes is found by its
 //! new words and no longer by its old ones, a page that starts answering 404 leaves the index
-//! of every peer that holds it, and a page that answers 304 costs the index nothing.
+//! of every peer that holds it, a page that answers 304 costs the index nothing, and a removal
+//! is never undone by a replica that missed it.
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use peersearch_tests::fixture::{FetchLog, Server};
-use peersearch_tests::harness::{PeerProcess, start_network};
+use peersearch_tests::harness::{PeerOptions, PeerProcess, start_network, start_network_with};
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -115,21 +116,9 @@ async fn changed_pages_are_found_by_their_new_words_and_dead_pages_disappear_eve
         .await
         .unwrap();
     let root = tempfile::tempdir().unwrap();
-    let args: Vec<String> = [
-        "--allow-private-addresses",
-        "--crawl-rate",
-        "100",
-        "--replication",
-        &R.to_string(),
-        "--min-revisit-secs",
-        "2",
-        "--max-revisit-secs",
-        "10",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let peers = start_network(root.path(), R, &args).await.unwrap();
+    let peers = start_network(root.path(), R, &freshness_args())
+        .await
+        .unwrap();
     let (status_code, body) = peers[0]
         .post_json(
             "/api/crawl",
@@ -224,4 +213,132 @@ async fn changed_pages_are_found_by_their_new_words_and_dead_pages_disappear_eve
         "{metrics}"
     );
     assert!(metrics.contains("peersearch_revisits_due"), "{metrics}");
+}
+
+fn freshness_args() -> Vec<String> {
+    [
+        "--allow-private-addresses",
+        "--crawl-rate",
+        "100",
+        "--replication",
+        &R.to_string(),
+        "--min-revisit-secs",
+        "2",
+        "--max-revisit-secs",
+        "10",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// A replica that was down while the primary removed a page comes back after the primary died
+/// and holds the old copy: repair must not spread it (the removal is a tombstone, newer than
+/// the copy), and the copy goes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_is_not_undone_by_a_replica_that_missed_it() {
+    let changed = Arc::new(AtomicBool::new(false));
+    let site = Server::start(changing_site(changed.clone())).await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let env = [(
+        "PEERSEARCH_MAINTENANCE_INTERVAL_MS".to_string(),
+        "1000".to_string(),
+    )];
+    let mut peers = start_network_with(root.path(), R, &freshness_args(), &env)
+        .await
+        .unwrap();
+    let (code, body) = peers[0]
+        .post_json(
+            "/api/crawl",
+            &serde_json::json!({ "urls": [site.url("/")] }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(code, 202, "{body}");
+    let old = site.url("/old");
+    on_every_peer(&peers, "the first crawl replicated", async |p| {
+        local(p, "vanishing lighthouse").await.contains(&old)
+    })
+    .await;
+
+    // The primary is the peer that crawled; one of the others goes down.
+    let mut primary = None;
+    for (i, p) in peers.iter().enumerate() {
+        if status(p).await["pages_crawled"].as_u64() > Some(0) {
+            primary = Some(i);
+        }
+    }
+    let primary = primary.expect("one peer crawled the site");
+    let others: Vec<usize> = (0..R).filter(|i| *i != primary).collect();
+    let (stale, witness) = (others[0], others[1]);
+    let stale_dir = peers[stale].data_dir.clone();
+    peers[stale].kill9();
+
+    // The page dies; the primary and the witness remove it.
+    changed.store(true, Ordering::SeqCst);
+    let alive = [&peers[primary], &peers[witness]];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut gone = true;
+        for p in alive {
+            gone &= !local(p, "vanishing lighthouse").await.contains(&old);
+        }
+        if gone {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the removal did not reach the witness"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // The primary dies; the stale replica comes back with its old copy.
+    peers[primary].kill9();
+    let back = PeerProcess::spawn(
+        &stale_dir,
+        &PeerOptions {
+            args: [
+                freshness_args(),
+                vec!["--bootstrap".into(), peers[witness].p2p_addr()],
+            ]
+            .concat(),
+            env: env.to_vec(),
+        },
+    )
+    .await
+    .unwrap();
+    // Watch the witness while the two repair each other: the page must never come back, and
+    // the stale copy must go.
+    let witness = &peers[witness];
+    let came_back = Instant::now();
+    let deadline = came_back + Duration::from_secs(120);
+    loop {
+        assert!(
+            !local(witness, "vanishing lighthouse").await.contains(&old),
+            "a stale replica brought a removed page back\n{}",
+            back.log_tail()
+        );
+        let stale_gone = !local(&back, "vanishing lighthouse").await.contains(&old);
+        // A few maintenance rounds (1 s each) and a revisit interval after the return.
+        if stale_gone && came_back.elapsed() > Duration::from_secs(15) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stale copy stayed\n{}",
+            back.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for p in [witness, &back] {
+        let hits = p
+            .search("vanishing lighthouse", "&scope=network")
+            .await
+            .unwrap();
+        assert!(
+            !hits.to_string().contains(&old),
+            "a removed page in a network answer: {hits}"
+        );
+    }
 }

@@ -156,6 +156,22 @@ impl Crawler {
         Ok(())
     }
 
+    /// Visits `urls` again as soon as their hosts allow (each a done URL; the others are left
+    /// alone): a hint that they changed or went away (a sitemap's `lastmod`, another owner's
+    /// word that a page is gone). Returns how many were brought forward.
+    pub async fn revisit_soon(&self, urls: Vec<NormalizedUrl>) -> Result<usize> {
+        let moved = self
+            .frontier_io(move |f| {
+                let now = f.now();
+                f.expedite(&urls, now)
+            })
+            .await?;
+        if moved > 0 {
+            self.inner.wake.notify_one();
+        }
+        Ok(moved)
+    }
+
     /// Whether `url` is done (crawled and committed, or given up).
     pub async fn is_done(&self, url: &NormalizedUrl) -> Result<bool> {
         let url = url.clone();
@@ -224,6 +240,13 @@ impl Crawler {
     /// longer owns to their new primary).
     pub async fn frontier_sites(&self) -> Result<Vec<String>> {
         self.frontier_io(|f| f.queued_sites()).await
+    }
+
+    /// Sites whose crawled pages are visited again by this crawler when it crawls them (every
+    /// site with a done URL): a site whose crawl is complete still has to be claimed (and
+    /// handed over) for its revisits. Cheap (memory only).
+    pub fn revisit_sites(&self) -> Vec<String> {
+        self.inner.frontier.revisit_sites()
     }
 
     /// Drops the queue of `site` and its cached robots.txt; done URLs stay done.

@@ -295,6 +295,11 @@ impl Frontier {
         self.state().revisits_due()
     }
 
+    /// Sites with revisits scheduled (memory only).
+    pub fn revisit_sites(&self) -> Vec<String> {
+        self.state().revisit_sites()
+    }
+
     /// Notes what the visit of the taken job `primary` found; stored with its revisit
     /// schedule when it is marked done.
     pub fn note_visit(&self, primary: &NormalizedUrl, note: VisitNote) {
@@ -448,6 +453,23 @@ impl Frontier {
         self.state()
             .apply_done(&targets, &done.dequeued, &done.scheduled);
         Ok(())
+    }
+
+    /// Brings the next visit of each of `urls` (done URLs) forward to `at` unless it comes
+    /// sooner already; returns how many moved. Blocking.
+    pub fn expedite(&self, urls: &[NormalizedUrl], at: i64) -> Result<usize> {
+        let _writer = self.writer();
+        let moved = self.store.expedite(urls, at)?;
+        let mut state = self.state();
+        for (site, at) in &moved {
+            state.schedule(site, *at);
+        }
+        Ok(moved.len())
+    }
+
+    /// Unix seconds now, by the frontier's clock.
+    pub fn now(&self) -> i64 {
+        (self.limits.now)()
     }
 
     /// Whether `url` is done. Blocking.

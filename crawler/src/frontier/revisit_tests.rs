@@ -218,3 +218,22 @@ fn a_store_from_before_revisits_gets_a_schedule_for_every_done_url() -> Result<(
     assert_eq!(due, ["http://c.example/1", "http://c.example/2"]);
     Ok(())
 }
+
+#[test]
+fn a_hint_brings_a_revisit_forward() -> Result<()> {
+    set_clock(5_000_000);
+    let dir = tempfile::tempdir()?;
+    let f = Frontier::open(&dir.path().join("crawl.redb"), limits())?;
+    f.enqueue(vec![leaf("http://d.example/page")])?;
+    let job = visit(&f, VisitKind::Unchanged, "e");
+    set_clock(5_000_000 + 5);
+    assert!(take(&f).is_none(), "not due for another 30 s or so");
+    assert_eq!(
+        f.expedite(&[job.url.clone(), url("http://d.example/never")], clock())?,
+        1
+    );
+    let again = take(&f).expect("due now");
+    assert_eq!(again.url, job.url);
+    assert!(again.revisit.is_some());
+    Ok(())
+}

@@ -144,6 +144,18 @@ impl State {
         }
     }
 
+    /// Sites with revisits scheduled.
+    pub(super) fn revisit_sites(&self) -> Vec<String> {
+        let mut sites: Vec<String> = self
+            .revisit_at
+            .keys()
+            .chain(self.revisit_parked.keys())
+            .cloned()
+            .collect();
+        sites.sort();
+        sites
+    }
+
     /// Revisits due now, as last counted.
     pub(super) fn revisits_due(&self) -> u64 {
         self.revisits_due.values().sum()

@@ -612,6 +612,37 @@ impl Store {
         })
     }
 
+    /// Brings the next visit of each of `urls` (done, with a schedule) forward to `at`
+    /// when it lies later. Returns (site, at) of each schedule moved.
+    pub fn expedite(&self, urls: &[NormalizedUrl], at: i64) -> Result<Vec<(String, i64)>> {
+        self.db.run(|db| {
+            let txn = db.begin_write()?;
+            let mut moved = Vec::new();
+            {
+                let mut revisits = txn.open_table(REVISITS)?;
+                let mut due = txn.open_table(DUE)?;
+                for url in urls {
+                    let site = url.site();
+                    let key = (site.as_str(), url.as_str());
+                    let Some(bytes) = revisits.get(key)?.map(|g| g.value().to_vec()) else {
+                        continue;
+                    };
+                    let mut record: RevisitRecord = serde_json::from_slice(&bytes)?;
+                    if record.next_at <= at {
+                        continue;
+                    }
+                    due.remove((site.as_str(), record.next_at, url.as_str()))?;
+                    record.next_at = at;
+                    due.insert((site.as_str(), at, url.as_str()), ())?;
+                    revisits.insert(key, serde_json::to_vec(&record)?.as_slice())?;
+                    moved.push((site, at));
+                }
+            }
+            self.commit(txn)?;
+            Ok(moved)
+        })
+    }
+
     /// Whether `url` is done.
     pub fn is_done(&self, url: &NormalizedUrl) -> Result<bool> {
         Ok(self.status(url)?.done)

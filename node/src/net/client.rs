@@ -206,7 +206,8 @@ pub(crate) enum Command {
     LivePeers(oneshot::Sender<Vec<PeerId>>),
     Dial(Multiaddr, oneshot::Sender<Result<PeerId>>),
     AddAddress(PeerId, Multiaddr),
-    Request(PeerId, OutboundRequest),
+    /// Boxed: a replication request is large, the other commands are small.
+    Request(PeerId, Box<OutboundRequest>),
     /// A component found a peer's answer false (the network layer could not tell).
     Misbehaved(PeerId),
 }
@@ -353,7 +354,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<SearchResponse> {
         self.ask_peer(peer, "search", timeout, |tx| {
-            Command::Request(peer, OutboundRequest::Search(request, tx))
+            Command::Request(peer, Box::new(OutboundRequest::Search(request, tx)))
         })
         .await?
     }
@@ -368,7 +369,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<SearchResponse> {
         self.ask(timeout, |tx| {
-            Command::Request(peer, OutboundRequest::Search(request, tx))
+            Command::Request(peer, Box::new(OutboundRequest::Search(request, tx)))
         })
         .await?
     }
@@ -381,7 +382,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<TermStats> {
         self.ask_peer(peer, "stats", timeout, |tx| {
-            Command::Request(peer, OutboundRequest::Stats(request, tx))
+            Command::Request(peer, Box::new(OutboundRequest::Stats(request, tx)))
         })
         .await?
     }
@@ -392,7 +393,7 @@ impl Client {
             peer,
             "handoff",
             REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE,
-            |tx| Command::Request(peer, OutboundRequest::Handoff(request, tx)),
+            |tx| Command::Request(peer, Box::new(OutboundRequest::Handoff(request, tx))),
         )
         .await?
     }
@@ -407,7 +408,7 @@ impl Client {
             peer,
             "replicate",
             REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE,
-            |tx| Command::Request(peer, OutboundRequest::Replicate(request, tx)),
+            |tx| Command::Request(peer, Box::new(OutboundRequest::Replicate(request, tx))),
         )
         .await?
     }
@@ -418,7 +419,7 @@ impl Client {
             peer,
             "digest",
             REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE,
-            |tx| Command::Request(peer, OutboundRequest::Digest(request, tx)),
+            |tx| Command::Request(peer, Box::new(OutboundRequest::Digest(request, tx))),
         )
         .await?
     }
@@ -435,7 +436,7 @@ impl Client {
         let url = request.url.clone();
         let resp = self
             .ask_peer(peer, "doc", timeout, |tx| {
-                Command::Request(peer, OutboundRequest::Doc(request, tx))
+                Command::Request(peer, Box::new(OutboundRequest::Doc(request, tx)))
             })
             .await??;
         match &resp.doc {
@@ -454,7 +455,7 @@ impl Client {
             peer,
             "claim",
             REQUEST_TIMEOUT + CLIENT_DEADLINE_GRACE,
-            |tx| Command::Request(peer, OutboundRequest::Claim(request, tx)),
+            |tx| Command::Request(peer, Box::new(OutboundRequest::Claim(request, tx))),
         )
         .await?
     }

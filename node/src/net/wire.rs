@@ -178,6 +178,12 @@ pub struct ReplicateRequest {
     /// owner holds the votes, not only the primary that counted them.
     #[serde(default)]
     pub anchors: Vec<(String, crate::anchors::AnchorRecord)>,
+    /// Documents removed by a revisit (the page went away or moved), with the time of the
+    /// removal: the newest word on a URL wins, so that no stale copy brings it back
+    /// (`crate::tombstones`). Applied when the primary sends them; sent by another owner during
+    /// repair, they make the primary look at the page again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tombstones: Vec<(String, i64)>,
 }
 
 /// Acknowledgement of a replication batch, sent after the documents were stored.

@@ -63,13 +63,52 @@ impl Replication {
             })
             .collect();
         self.inner.anchors.merge(anchors).await?;
-        if !request.docs.is_empty() || !request.deletes.is_empty() {
-            stored = self
-                .inner
-                .indexing
-                .store_replicas(request.docs, request.deletes)
-                .await?;
+        let tombstones = &self.inner.tombstones;
+        let mut docs = request.docs;
+        let mut deletes = request.deletes;
+        // A copy fetched before its page was removed is stale: a removal is never undone.
+        let stale = tombstones
+            .stale(
+                docs.iter()
+                    .map(|d| (site.to_string(), d.url.clone(), d.fetched_at))
+                    .collect(),
+            )
+            .await?;
+        if !stale.is_empty() {
+            debug!(peer = %from, site, stale = stale.len(), "replica documents older than their removal");
+            docs.retain(|d| !stale.contains(&d.url));
         }
+        // Removals: the primary's are applied; another owner's (repair after a change of
+        // primary) make this peer, when it is the primary, fetch the pages again to see.
+        let mut removals = Vec::new();
+        if !request.tombstones.is_empty() {
+            let placement = self.placement().await.with_peer(from);
+            if placement.primary(site) == from {
+                deletes.extend(request.tombstones.iter().map(|(u, _)| u.clone()));
+                removals = request.tombstones;
+            } else if placement.is_primary(site) {
+                let urls: Vec<NormalizedUrl> = request
+                    .tombstones
+                    .iter()
+                    .filter_map(|(u, _)| peersearch_crawler::normalize(u, None).ok())
+                    .collect();
+                let soon = self.inner.crawler.revisit_soon(urls).await?;
+                debug!(peer = %from, site, soon, "another owner says pages went away: revisiting");
+            }
+        }
+        if !docs.is_empty() || !deletes.is_empty() {
+            let written: Vec<_> = docs
+                .iter()
+                .map(|d| (site.to_string(), d.url.clone(), d.fetched_at))
+                .collect();
+            stored = self.inner.indexing.store_replicas(docs, deletes).await?;
+            tombstones.clear_older(written).await?;
+        }
+        let removals = removals
+            .into_iter()
+            .map(|(u, at)| (site.to_string(), u, at))
+            .collect();
+        tombstones.record(removals).await?;
         if !request.crawled.is_empty() || !request.links.is_empty() {
             self.accept_crawl_progress(from, &request.site, request.crawled, request.links)
                 .await?;

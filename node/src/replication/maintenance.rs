@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::net::{self, wire};
 use libp2p::PeerId;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -24,13 +24,16 @@ const REPAIR_READ: usize = 512;
 /// Share the crawl state of a site with its replicas every this many rounds.
 const SHARE_STATE_EVERY: u64 = 4;
 
-/// A site's digest: its `(url, fetched_at)` pairs sorted by URL and their hash.
+/// A site's digest: its `(url, fetched_at)` pairs sorted by URL and their hash. A removed
+/// page counts with its removal time (its tombstone), so the newest word on a URL wins.
 #[derive(Debug, Clone, Default)]
 pub struct SiteDigest {
     /// Sorted pairs.
     pub pairs: Vec<(String, i64)>,
     /// Hex SHA-256 over `url \t fetched_at \n` lines.
     pub hash: String,
+    /// The URLs among `pairs` that are tombstones.
+    pub tombstones: HashSet<String>,
 }
 
 /// The digest of a site's `(url, fetched_at)` pairs.
@@ -46,6 +49,7 @@ pub fn digest_of(mut pairs: Vec<(String, i64)>) -> SiteDigest {
     SiteDigest {
         pairs,
         hash: hex::encode(h.finalize()),
+        tombstones: HashSet::new(),
     }
 }
 
@@ -65,8 +69,26 @@ impl Replication {
         }
     }
 
+    /// The digest of the local documents of `site` and of its tombstones (a tombstone newer
+    /// than the document of its URL stands in its place).
     pub(super) async fn local_digest(&self, site: &str) -> Result<SiteDigest> {
-        Ok(digest_of(self.inner.indexing.site_digest(site).await?))
+        let mut pairs: HashMap<String, i64> = self
+            .inner
+            .indexing
+            .site_digest(site)
+            .await?
+            .into_iter()
+            .collect();
+        let mut tombstones = HashSet::new();
+        for (url, at) in self.inner.tombstones.of_site(site).await? {
+            if pairs.get(&url).is_none_or(|fetched| *fetched <= at) {
+                pairs.insert(url.clone(), at);
+                tombstones.insert(url);
+            }
+        }
+        let mut digest = digest_of(pairs.into_iter().collect());
+        digest.tombstones = tombstones;
+        Ok(digest)
     }
 
     async fn tick(&self, round: u64, shutdown: &CancellationToken) -> Result<()> {
@@ -113,6 +135,29 @@ impl Replication {
                         self.send_state(*o, state.clone()).await;
                     }
                 }
+            }
+        }
+
+        // Sites whose crawl is complete but whose pages this peer revisits: another primary
+        // takes the revisits over (the same hand-over; its state carries the done URLs).
+        for site in crawler.revisit_sites() {
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let primary = placement.primary(&site);
+            if primary == me || !crawler.is_crawlable(&site) {
+                continue;
+            }
+            let out = handover::hand_over(crawler, &site, Duration::ZERO, |state| {
+                self.send_state(primary, state)
+            })
+            .await;
+            match out {
+                Ok(Outcome::HandedOver) => {
+                    info!(site, to = %primary, "revisits handed over to the new primary");
+                }
+                Ok(_) => {}
+                Err(e) => warn!(site, error = %e, "revisit hand-over failed"),
             }
         }
 
@@ -197,6 +242,26 @@ impl Replication {
             return Ok(true);
         }
         debug!(peer = %peer, site, missing = missing.len(), "repairing replica");
+        let (removed, missing): (Vec<String>, Vec<String>) = missing
+            .into_iter()
+            .partition(|u| local.tombstones.contains(u));
+        if !removed.is_empty() {
+            let at: HashMap<&str, i64> =
+                local.pairs.iter().map(|(u, t)| (u.as_str(), *t)).collect();
+            let tombstones = removed
+                .iter()
+                .map(|u| (u.clone(), at.get(u.as_str()).copied().unwrap_or(0)))
+                .collect();
+            net.replicate(
+                peer,
+                wire::ReplicateRequest {
+                    site: site.to_string(),
+                    tombstones,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
         for chunk in missing.chunks(REPAIR_READ) {
             let docs = self
                 .inner

@@ -25,6 +25,7 @@ use crate::indexing::Indexing;
 use crate::net;
 use crate::routing::{Placement, Routing};
 use crate::store::Parked;
+use crate::tombstones::Tombstones;
 use libp2p::PeerId;
 use peersearch_crawler::{Crawler, SiteState};
 use std::sync::Arc;
@@ -44,6 +45,7 @@ struct Inner {
     crawler: Crawler,
     indexing: Indexing,
     parked: Parked,
+    tombstones: Tombstones,
     anchors: Anchors,
     routing: Routing,
     maintenance_every: Duration,
@@ -75,6 +77,7 @@ impl Replication {
                 net,
                 crawler,
                 indexing,
+                tombstones: parked.tombstones(),
                 parked,
                 anchors,
                 routing,

@@ -57,7 +57,7 @@ struct SiteBatch {
     crawled: Vec<String>,
     links: Vec<Link>,
     anchors: HashMap<String, AnchorRecord>,
-    removed: Vec<String>,
+    removed: Vec<(String, i64)>,
 }
 
 /// Group a committed batch by site.
@@ -81,10 +81,10 @@ fn by_site(batch: CommittedBatch) -> HashMap<String, SiteBatch> {
     for (site, l) in batch.links {
         by_site.entry(site).or_default().links.push(l);
     }
-    for u in batch.removed {
+    for (u, at) in batch.removed {
         let site = peersearch_crawler::normalize(&u, None).map(|n| n.site());
         if let Ok(site) = site {
-            by_site.entry(site).or_default().removed.push(u);
+            by_site.entry(site).or_default().removed.push((u, at));
         }
     }
     by_site
@@ -125,8 +125,8 @@ fn messages(site: &str, batch: SiteBatch) -> Vec<wire::ReplicateRequest> {
     if let Some(last) = messages.last_mut() {
         last.crawled = batch.crawled;
         last.links.extend(links);
-        // Removals go with the progress: only the primary's are taken (screening).
-        last.deletes = batch.removed;
+        // Removals go with the progress, as tombstones (the newest word on a URL wins).
+        last.tombstones = batch.removed;
     }
     messages
 }
@@ -204,18 +204,18 @@ mod tests {
             crawled: vec!["http://a.example/0".into()],
             links: (0..REPLICATE_LINKS + 10).map(link).collect(),
             anchors: [("http://a.example/599".to_string(), AnchorRecord::default())].into(),
-            removed: vec!["http://a.example/gone".into()],
+            removed: vec![("http://a.example/gone".into(), 7)],
         };
         let m = messages("a.example", batch);
         assert_eq!(m.len(), 3, "two document batches, one message of links");
         assert!(m[..2].iter().all(|r| r.crawled.is_empty()));
         assert_eq!(m[2].crawled.len(), 1);
         assert_eq!(
-            m[2].deletes,
-            ["http://a.example/gone"],
+            m[2].tombstones,
+            [("http://a.example/gone".to_string(), 7)],
             "removals go with the progress"
         );
-        assert!(m[..2].iter().all(|r| r.deletes.is_empty()));
+        assert!(m[..2].iter().all(|r| r.tombstones.is_empty()));
         assert_eq!(
             m[1].anchors.len(),
             1,

@@ -75,7 +75,11 @@ pub(super) fn screen(
         || request
             .site_state
             .as_ref()
-            .is_some_and(|st| st.done.iter().any(|d| future(d.fetched_at)));
+            .is_some_and(|st| st.done.iter().any(|d| future(d.fetched_at)))
+        || request
+            .tombstones
+            .iter()
+            .any(|(u, at)| !of_site(u) || future(*at));
     let me = placement.me();
     let sender_owns = owns(placement, &site, &from);
     let i_own = owns(placement, &site, &me);
@@ -83,6 +87,7 @@ pub(super) fn screen(
     let sender_is_primary = placement.primary(&site) == from;
     let only_state = request.docs.is_empty()
         && request.deletes.is_empty()
+        && request.tombstones.is_empty()
         && request.crawled.is_empty()
         && request.links.is_empty()
         && request.anchors.is_empty();
@@ -120,6 +125,11 @@ pub(super) fn screen(
         request.crawled.clear();
     }
     request.anchors.retain(|(u, _)| of_site(u));
+    // From any owner: intake applies the primary's and checks the others'.
+    request.tombstones.retain(|(u, _)| of_site(u));
+    for (_, at) in &mut request.tombstones {
+        *at = (*at).clamp(0, now);
+    }
     if let Some(state) = request.site_state.as_mut() {
         screen_state(state, &site, sender_owns, now);
     }
@@ -253,6 +263,38 @@ mod tests {
         assert!(
             req.deletes.is_empty() && req.crawled.is_empty(),
             "but only the primary deletes or marks URLs crawled"
+        );
+    }
+
+    #[test]
+    fn tombstones_keep_to_their_site_and_never_lie_in_the_future() {
+        let net = Net::new();
+        let r = net.ranked();
+        let mut req = batch(&net.site);
+        req.tombstones = vec![
+            ("http://example.org/gone".into(), NOW - 5),
+            ("http://example.org/soon".into(), NOW + 60),
+        ];
+        // From another owner too (intake decides what to do with them).
+        let (taken, forged) = take(screen(req.clone(), r[1], &net.view(r[0]), NOW));
+        assert!(!forged, "a minute of clock skew is no forgery");
+        assert_eq!(
+            taken.tombstones,
+            [
+                ("http://example.org/gone".to_string(), NOW - 5),
+                ("http://example.org/soon".to_string(), NOW)
+            ],
+            "clamped to now"
+        );
+        req.tombstones
+            .push(("http://victim.example/page".into(), NOW));
+        let (taken, forged) = take(screen(req.clone(), r[0], &net.view(r[1]), NOW));
+        assert!(forged, "a removal of another site's page is a forgery");
+        assert_eq!(taken.tombstones.len(), 2);
+        req.tombstones = vec![("http://example.org/x".into(), NOW + 10 * 365 * 86_400)];
+        assert!(
+            take(screen(req, r[0], &net.view(r[1]), NOW)).1,
+            "far future"
         );
     }
 

@@ -271,7 +271,7 @@ impl EventLoop {
                     self.swarm.add_peer_address(peer, addr);
                 }
             }
-            Command::Request(peer, request) => self.send_request(peer, request),
+            Command::Request(peer, request) => self.send_request(peer, *request),
             Command::Misbehaved(peer) => requests::misbehaved(&mut self.state, peer),
         }
     }
