@@ -141,6 +141,15 @@ impl RobotsCache {
         }
     }
 
+    /// The `Sitemap:` lines of the cached robots.txt of `site` (as written; empty when none is
+    /// cached or it was not parsed).
+    pub fn sitemaps(&self, site: &str) -> Vec<String> {
+        match self.lock().get(site).map(|e| &e.rules) {
+            Some(Rules::Parsed(robot)) => robot.sitemaps.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Forgets the cached rules of `site`.
     pub fn invalidate(&self, site: &str) {
         self.lock().remove(site);

@@ -49,7 +49,11 @@ fn reset(logs: &[FetchLog]) {
 fn fetched(logs: &[FetchLog]) -> (u64, usize) {
     let pages = logs
         .iter()
-        .map(|l| u64::from(l.total()) - u64::from(l.count("/robots.txt")))
+        .map(|l| {
+            u64::from(l.total())
+                - u64::from(l.count("/robots.txt"))
+                - u64::from(l.count("/sitemap.xml"))
+        })
         .sum();
     let repeated = logs.iter().map(|l| l.repeated().len()).sum();
     (pages, repeated)

@@ -338,7 +338,11 @@ async fn join(
     .await?;
     let refetched: u64 = logs
         .iter()
-        .map(|l| u64::from(l.total()) - u64::from(l.count("/robots.txt")))
+        .map(|l| {
+            u64::from(l.total())
+                - u64::from(l.count("/robots.txt"))
+                - u64::from(l.count("/sitemap.xml"))
+        })
         .sum();
 
     // Replication messages, from the senders' "repairing replica ... missing=N" lines.

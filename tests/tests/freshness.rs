@@ -18,9 +18,31 @@ const R: usize = 3;
 
 /// A site that changes when `changed` is set: `/news` swaps its words, `/old` starts
 /// answering 404, and `/stable` (with an ETag) answers 304 to a conditional request.
+/// `/sitemap.xml` lists `/extra`, which no page links to.
 fn changing_site(changed: Arc<AtomicBool>) -> Router {
     let (news, old) = (changed.clone(), changed);
     Router::new()
+        .route(
+            "/sitemap.xml",
+            get(|headers: HeaderMap| async move {
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                (
+                    [(header::CONTENT_TYPE, "application/xml")],
+                    format!(
+                        "<?xml version=\"1.0\"?><urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\
+                         <url><loc>http://{host}/extra</loc></url></urlset>"
+                    ),
+                )
+            }),
+        )
+        .route(
+            "/extra",
+            get(|| async { Html("<title>Extra</title><p>orchard telescope sitemap only</p>") }),
+        )
         .route("/robots.txt", get(|| async { "User-agent: *\nAllow: /\n" }))
         .route(
             "/",
@@ -137,6 +159,9 @@ async fn changed_pages_are_found_by_their_new_words_and_dead_pages_disappear_eve
             && local(p, "granite almanac")
                 .await
                 .contains(&site.url("/stable"))
+            && local(p, "orchard telescope")
+                .await
+                .contains(&site.url("/extra"))
     })
     .await;
 

@@ -170,7 +170,12 @@ async fn status_page_shows_the_peer_chart_and_errors() {
     assert!(body.contains("0.4 ms"));
     assert!(body.contains("1,234"));
     assert!(body.contains("1 h 2 min"));
-    assert_eq!(body.matches("<polyline").count(), 2);
+    // Pages crawled, documents indexed, and the four revisit series.
+    assert_eq!(body.matches("<polyline").count(), 6);
+    assert!(
+        body.contains("240 made: 60 changed, 170 unchanged, 10 removed; 7 due"),
+        "the revisit facts"
+    );
     assert!(body.contains("role=\"img\""));
     assert!(body.contains("http 500"));
     assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));

@@ -5,6 +5,7 @@
 mod config;
 mod crawl_loop;
 mod outcome;
+mod sitemaps;
 #[cfg(test)]
 mod tests;
 mod worker;
@@ -59,6 +60,8 @@ struct Inner {
     fetch_budget_used: AtomicU64,
     counters: Counters,
     robots_deferrals: Mutex<HashMap<String, u32>>,
+    /// When each site's sitemaps were last read in this run.
+    sitemap_rounds: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 /// The crawler of one peer. Cheap to clone (an `Arc` inside).
@@ -105,6 +108,7 @@ impl Crawler {
                 fetch_budget_used: AtomicU64::new(0),
                 counters: Counters::default(),
                 robots_deferrals: Mutex::new(HashMap::new()),
+                sitemap_rounds: Mutex::new(HashMap::new()),
             }),
         })
     }

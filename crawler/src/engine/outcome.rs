@@ -186,6 +186,12 @@ pub struct CrawlStats {
     /// Revisits that removed a document (gone, moved, no longer indexable).
     #[serde(default)]
     pub pages_removed: u64,
+    /// Sitemap rounds made in this run (one per site and revisit interval at most).
+    #[serde(default)]
+    pub sitemap_rounds: u64,
+    /// Page URLs the sitemaps listed (inside the crawl scope), all rounds together.
+    #[serde(default)]
+    pub sitemap_urls: u64,
 }
 
 /// The counters of one run: outcomes, pages crawled and failed, recent failures.
@@ -199,6 +205,8 @@ pub(super) struct Counters {
     changed: AtomicU64,
     unchanged: AtomicU64,
     removed: AtomicU64,
+    sitemap_rounds: AtomicU64,
+    sitemap_urls: AtomicU64,
 }
 
 impl Counters {
@@ -233,6 +241,12 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a sitemap round that listed `urls` pages.
+    pub(super) fn record_sitemaps(&self, urls: u64) {
+        self.sitemap_rounds.fetch_add(1, Ordering::Relaxed);
+        self.sitemap_urls.fetch_add(urls, Ordering::Relaxed);
+    }
+
     /// The counters as stats; the frontier's numbers are the caller's.
     pub(super) fn stats(
         &self,
@@ -248,6 +262,8 @@ impl Counters {
             pages_changed: self.changed.load(Ordering::Relaxed),
             pages_unchanged: self.unchanged.load(Ordering::Relaxed),
             pages_removed: self.removed.load(Ordering::Relaxed),
+            sitemap_rounds: self.sitemap_rounds.load(Ordering::Relaxed),
+            sitemap_urls: self.sitemap_urls.load(Ordering::Relaxed),
             pages_crawled: self.pages_crawled.load(Ordering::Relaxed),
             pages_failed: self.pages_failed.load(Ordering::Relaxed),
             outcomes: OUTCOME_LABELS

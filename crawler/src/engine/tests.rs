@@ -875,3 +875,196 @@ async fn revisits_find_what_changed_and_what_went_away() {
     assert!(stats.pages_unchanged >= 4, "{stats:?}");
     assert!(stats.pages_removed >= 2, "{stats:?}");
 }
+
+/// Sitemaps: a page linked from nowhere but listed in the sitemap robots.txt names is crawled;
+/// a hostile sitemap (an index that loops, a gzip bomb, 100 000 URLs, other sites' URLs) is
+/// cut off at its caps, reaches no other site, and the crawl goes on.
+#[tokio::test]
+async fn sitemaps_feed_the_frontier_within_their_caps() {
+    use std::io::Write as _;
+    let (secret, secret_hits) = serve_secret().await;
+    let bomb = {
+        // 200 MiB of XML whitespace after a valid start, compressed.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(b"<?xml version=\"1.0\"?><urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">")
+            .unwrap();
+        let chunk = vec![b' '; 1 << 20];
+        for _ in 0..200 {
+            gz.write_all(&chunk).unwrap();
+        }
+        Arc::new(gz.finish().unwrap())
+    };
+    let bound = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", bound.local_addr().unwrap());
+    let big = {
+        let mut xml = String::from(
+            "<?xml version=\"1.0\"?><urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">",
+        );
+        xml.push_str(&format!("<url><loc>http://{secret}/stolen</loc></url>"));
+        for i in 0..100_000 {
+            xml.push_str(&format!("<url><loc>{base}/many/{i}</loc></url>"));
+        }
+        xml.push_str("</urlset>");
+        Arc::new(xml)
+    };
+    let index = format!(
+        "<?xml version=\"1.0\"?><sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\
+         <sitemap><loc>{base}/maps/index.xml</loc></sitemap>\
+         <sitemap><loc>{base}/maps/pages.xml</loc></sitemap>\
+         <sitemap><loc>{base}/maps/big.xml</loc></sitemap>\
+         <sitemap><loc>http://{secret}/sitemap.xml</loc></sitemap>\
+         </sitemapindex>"
+    );
+    let pages = format!(
+        "<?xml version=\"1.0\"?><urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\
+         <url><loc>{base}/hidden</loc><lastmod>2026-01-01</lastmod></url>\
+         <url><loc>http://{secret}/other</loc></url></urlset>"
+    );
+    let router = Router::new()
+        .route(
+            "/robots.txt",
+            get(|| async {
+                "User-agent: *\nAllow: /\nSitemap: /maps/index.xml\nSitemap: /maps/bomb.xml.gz\n"
+            }),
+        )
+        .route(
+            "/",
+            get(|| async { axum::response::Html("<title>Home</title><p>the home page</p>") }),
+        )
+        .route(
+            "/hidden",
+            get(|| async {
+                axum::response::Html("<title>Hidden</title><p>only the sitemap knows</p>")
+            }),
+        )
+        .route(
+            "/maps/index.xml",
+            get(move || {
+                let index = index.clone();
+                async move { index }
+            }),
+        )
+        .route(
+            "/maps/pages.xml",
+            get(move || {
+                let pages = pages.clone();
+                async move { pages }
+            }),
+        )
+        .route(
+            "/maps/big.xml",
+            get(move || {
+                let big = big.clone();
+                async move { big.to_string() }
+            }),
+        )
+        .route(
+            "/maps/bomb.xml.gz",
+            get(move || {
+                let bomb = bomb.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/gzip")],
+                        bomb.as_ref().clone(),
+                    )
+                }
+            }),
+        );
+    tokio::spawn(async move {
+        axum::serve(bound, router).await.unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let crawler = Crawler::open(
+        dir.path(),
+        CrawlerConfig {
+            max_pages_per_site: 50,
+            ..test_config()
+        },
+    )
+    .unwrap();
+    let url = |p: &str| normalize(&format!("{base}{p}"), None).unwrap();
+    crawler.enqueue(vec![Seed::new(url("/"))]).await.unwrap();
+    let pages = crawl_until(&crawler, Duration::from_secs(120), |pages| {
+        pages.iter().any(|p| p.url == url("/hidden")) && crawler.stats().sitemap_rounds >= 1
+    })
+    .await;
+    let hidden = pages.iter().find(|p| p.url == url("/hidden")).unwrap();
+    assert_eq!(hidden.outcome, Outcome::Indexable);
+    let stats = crawler.stats();
+    assert_eq!(stats.sitemap_rounds, 1, "one round per revisit interval");
+    assert!(
+        stats.sitemap_urls <= crate::sitemap::MAX_SITE_URLS as u64,
+        "{stats:?}"
+    );
+    assert!(
+        stats.frontier_size + stats.in_flight + pages.len() as u64 <= 50 + 1,
+        "the site's page limit holds: {stats:?}"
+    );
+    assert_eq!(
+        secret_hits.load(Ordering::SeqCst),
+        0,
+        "another site was reached"
+    );
+}
+
+/// A page that keeps failing (5xx after retries) stays indexed through its first failures and
+/// is removed on the failure that makes [`DEAD_AFTER_FAILURES`] in a row.
+#[tokio::test]
+async fn a_page_that_keeps_failing_is_removed_after_repeated_failures() {
+    use crate::frontier::revisit::DEAD_AFTER_FAILURES;
+    use std::sync::atomic::AtomicBool;
+    let broken = Arc::new(AtomicBool::new(false));
+    let flag = broken.clone();
+    let router = Router::new()
+        .route("/robots.txt", get(|| async { StatusCode::NOT_FOUND }))
+        .route(
+            "/",
+            get(move || {
+                let down = flag.load(Ordering::SeqCst);
+                async move {
+                    if down {
+                        StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    } else {
+                        axum::response::Html("<title>Up</title><p>working for now</p>")
+                            .into_response()
+                    }
+                }
+            }),
+        );
+    let base = serve(router).await;
+    let dir = tempfile::tempdir().unwrap();
+    let crawler = Crawler::open(
+        dir.path(),
+        CrawlerConfig {
+            min_revisit_secs: 1,
+            max_revisit_secs: 2,
+            ..test_config()
+        },
+    )
+    .unwrap();
+    let home = normalize(&format!("{base}/"), None).unwrap();
+    crawler
+        .enqueue(vec![Seed::new(home.clone())])
+        .await
+        .unwrap();
+    let first = crawl_until(&crawler, Duration::from_secs(30), |pages| !pages.is_empty()).await;
+    assert_eq!(first[0].outcome, Outcome::Indexable);
+    broken.store(true, Ordering::SeqCst);
+    let pages = crawl_until(&crawler, Duration::from_secs(120), |pages| {
+        pages.iter().any(|p| !p.removed.is_empty())
+    })
+    .await;
+    let failed: Vec<&CrawledPage> = pages.iter().filter(|p| p.revisit).collect();
+    assert!(
+        failed.iter().all(|p| p.outcome == Outcome::HttpError(503)),
+        "{:?}",
+        failed.iter().map(|p| &p.outcome).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        failed.len(),
+        DEAD_AFTER_FAILURES as usize,
+        "kept through the first failures, removed on the last"
+    );
+    assert_eq!(failed.last().unwrap().removed, [home]);
+    assert_eq!(crawler.stats().pages_removed, 1);
+}

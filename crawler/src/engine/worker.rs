@@ -51,6 +51,13 @@ impl Crawler {
         let work = async {
             match self.crawl_one(job.clone(), host).await {
                 Ok(Step::Report(page)) => {
+                    // The site answered (and its robots.txt is known now): its sitemaps may
+                    // be read.
+                    let answered = !page.outcome.is_failure()
+                        && !matches!(page.outcome, Outcome::RobotsDenied | Outcome::OutOfScope);
+                    if answered {
+                        self.maybe_read_sitemaps(&job, &shutdown);
+                    }
                     if out.send(*page).await.is_err() {
                         tracing::debug!(url = %url, "crawl output closed");
                     }

@@ -467,6 +467,19 @@ impl Frontier {
         Ok(moved.len())
     }
 
+    /// Visits again, as soon as their hosts allow, the done URLs among `hints` ((url, when
+    /// it changed, e.g. a sitemap's `lastmod`; a time ahead counts as now)) fetched before
+    /// they changed. Returns how many were brought forward. Blocking.
+    pub fn changed_since_fetch(&self, hints: &[(NormalizedUrl, i64)]) -> Result<usize> {
+        let now = self.now();
+        let hints: Vec<(NormalizedUrl, i64)> = hints
+            .iter()
+            .map(|(u, t)| (u.clone(), (*t).min(now)))
+            .collect();
+        let stale = self.store.done_before(&hints)?;
+        self.expedite(&stale, now)
+    }
+
     /// Unix seconds now, by the frontier's clock.
     pub fn now(&self) -> i64 {
         (self.limits.now)()

@@ -237,3 +237,27 @@ fn a_hint_brings_a_revisit_forward() -> Result<()> {
     assert!(again.revisit.is_some());
     Ok(())
 }
+
+#[test]
+fn a_sitemap_lastmod_after_the_fetch_brings_the_revisit_forward() -> Result<()> {
+    set_clock(6_000_000);
+    let dir = tempfile::tempdir()?;
+    let f = Frontier::open(&dir.path().join("crawl.redb"), limits())?;
+    f.enqueue(vec![leaf("http://e.example/a"), leaf("http://e.example/b")])?;
+    visit(&f, VisitKind::Changed, "e");
+    visit(&f, VisitKind::Changed, "e");
+    set_clock(6_000_000 + 5);
+    let hints = [
+        // Changed after its fetch (a time ahead counts as now).
+        (url("http://e.example/a"), 6_000_000 + 3_600),
+        // Changed before it: nothing new since.
+        (url("http://e.example/b"), 5_000_000),
+        // Not crawled: left alone (the sitemap enqueues it).
+        (url("http://e.example/c"), 6_000_000 + 1),
+    ];
+    assert_eq!(f.changed_since_fetch(&hints)?, 1);
+    let job = take(&f).expect("brought forward");
+    assert_eq!(job.url, url("http://e.example/a"));
+    assert!(take(&f).is_none());
+    Ok(())
+}

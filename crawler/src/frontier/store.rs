@@ -612,6 +612,23 @@ impl Store {
         })
     }
 
+    /// Of `hints` ((url, time it changed)), the URLs done here before that time.
+    pub fn done_before(&self, hints: &[(NormalizedUrl, i64)]) -> Result<Vec<NormalizedUrl>> {
+        self.db.run(|db| {
+            let read = db.begin_read()?;
+            let done = read.open_table(DONE)?;
+            let mut out = Vec::new();
+            for (url, changed) in hints {
+                let site = url.site();
+                let fetched = done.get((site.as_str(), url.as_str()))?.map(|g| g.value());
+                if fetched.is_some_and(|f| f < *changed) {
+                    out.push(url.clone());
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Brings the next visit of each of `urls` (done, with a schedule) forward to `at`
     /// when it lies later. Returns (site, at) of each schedule moved.
     pub fn expedite(&self, urls: &[NormalizedUrl], at: i64) -> Result<Vec<(String, i64)>> {
