@@ -578,7 +578,8 @@ impl<S: LinkStore> IndexLoop<S> {
     /// its operations at the next commit, and the URLs stay in flight until then.
     async fn commit(&self, st: &mut Staging) {
         let docs = std::mem::take(&mut st.docs);
-        let mut removed = std::mem::take(&mut st.removed);
+        let staged_removals = std::mem::take(&mut st.removed);
+        let mut removed = staged_removals.clone();
         // A document staged in the same batch is the newer word on its URL.
         removed.retain(|u| !docs.iter().any(|d| d.url == *u));
         removed.sort();
@@ -645,7 +646,9 @@ impl<S: LinkStore> IndexLoop<S> {
         }
         st.shard_pending = !ok;
         if !ok {
-            // The shard keeps the staged operations; the URLs wait for the next commit.
+            // The shard keeps the staged operations; the URLs wait for the next commit, and
+            // the removals too (their tombstones and replication come with that commit).
+            st.removed = staged_removals;
             return;
         }
         let removed: Vec<(String, i64)> = removed.into_iter().map(|u| (u, removed_at)).collect();

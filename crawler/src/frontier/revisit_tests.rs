@@ -139,28 +139,30 @@ fn revisits_and_discovery_take_turns_on_a_host() -> Result<()> {
     set_clock(2_000_000);
     let dir = tempfile::tempdir()?;
     let f = Frontier::open(&dir.path().join("crawl.redb"), limits())?;
-    let old: Vec<Seed> = (0..4)
+    // More of each than a ready queue holds: the store refills both in turn.
+    let n = READY_PER_SITE + 8;
+    let old: Vec<Seed> = (0..n)
         .map(|i| leaf(&format!("http://a.example/old{i}")))
         .collect();
     f.enqueue(old)?;
-    for _ in 0..4 {
+    for _ in 0..n {
         visit(&f, VisitKind::Changed, "e");
     }
-    let new: Vec<Seed> = (0..4)
+    let new: Vec<Seed> = (0..n)
         .map(|i| leaf(&format!("http://a.example/new{i}")))
         .collect();
     f.enqueue(new)?;
     set_clock(2_000_000 + 100);
     let kinds: Vec<bool> = std::iter::from_fn(|| take(&f))
-        .take(20)
+        .take(4 * n)
         .map(|j| j.revisit.is_some())
         .collect();
-    assert_eq!(kinds.len(), 8, "four revisits and four new pages");
+    assert_eq!(kinds.len(), 2 * n, "every revisit and every new page");
     assert!(
         kinds.windows(2).all(|w| w[0] != w[1]),
         "one of each in turn while both wait: {kinds:?}"
     );
-    assert_eq!(kinds.iter().filter(|r| **r).count(), 4);
+    assert_eq!(kinds.iter().filter(|r| **r).count(), n);
     assert_eq!(f.revisits_due(), 0, "every due revisit was handed out");
     Ok(())
 }

@@ -345,9 +345,11 @@ impl State {
                 self.rotation.push_back(site);
                 continue;
             }
-            // Discovery and revisits take turns; either takes every turn the other leaves.
+            // Discovery and revisits take turns; either takes every turn the other leaves
+            // (discovery waits while its ready queue or the store holds URLs).
+            let discovery_waits = !queue.ready.is_empty() || queue.more_in_store;
             let revisit_next =
-                !queue.revisits.is_empty() && (queue.revisit_turn || queue.ready.is_empty());
+                !queue.revisits.is_empty() && (queue.revisit_turn || !discovery_waits);
             if queue.ready.is_empty() && !revisit_next {
                 if queue.more_in_store {
                     // Look at this site again once it is refilled.

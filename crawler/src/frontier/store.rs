@@ -92,7 +92,7 @@ pub(super) struct Imported {
 /// The due revisits of a site ([`Store::load_due`]).
 pub(super) struct Due {
     pub jobs: Vec<Job>,
-    /// Revisits due, loaded or not (taken ones included), counted up to [`MAX_DUE_COUNT`].
+    /// Revisits due and not taken, loaded or not, counted up to [`MAX_DUE_COUNT`].
     pub count: u64,
     /// Due revisits not loaded (beyond the limit).
     pub more: bool,
@@ -299,13 +299,13 @@ impl Store {
             for entry in due.range((site, i64::MIN, "")..=(site, now, URL_KEY_MAX))? {
                 let (key, _) = entry?;
                 let (_, _, url) = key.value();
+                if skip.contains(url) {
+                    continue;
+                }
                 out.count += 1;
                 if out.count >= MAX_DUE_COUNT {
                     out.more = true;
                     break;
-                }
-                if skip.contains(url) {
-                    continue;
                 }
                 if out.jobs.len() >= max {
                     out.more = true;
