@@ -26,7 +26,8 @@ const EXTRACT_TIMEOUT: Duration = Duration::from_secs(30);
 struct Fetched {
     validators: Validators,
     content_hash: Option<String>,
-    hub: bool,
+    /// Whether the page is a hub; `None` when the answer had no page to tell (a 304).
+    hub: Option<bool>,
 }
 
 /// What processing one job led to.
@@ -160,7 +161,7 @@ impl Crawler {
             let fetched = Fetched {
                 validators: res.validators.clone(),
                 content_hash: None,
-                hub: false,
+                hub: None,
             };
             return self
                 .conclude(
@@ -244,7 +245,7 @@ impl Crawler {
         let fetched = Fetched {
             validators: res.validators.clone(),
             content_hash: Some(page.content_hash.clone()),
-            hub: same_site_links >= HUB_LINKS,
+            hub: Some(same_site_links >= HUB_LINKS),
         };
         // A revisit that finds the same content under the same URL: nothing to index.
         if let Some(last) = &job.revisit
@@ -349,7 +350,7 @@ impl Crawler {
         }
         let (validators, content_hash, hub) = match fetched {
             Some(f) => (f.validators, f.content_hash, f.hub),
-            None => (Validators::default(), None, false),
+            None => (Validators::default(), None, None),
         };
         let last = match kind {
             VisitKind::Changed => LastVisit {
@@ -408,7 +409,11 @@ impl Crawler {
             VisitNote {
                 kind,
                 last,
-                hub: hub && kind != VisitKind::Gone,
+                hub: if kind == VisitKind::Gone {
+                    Some(false)
+                } else {
+                    hub
+                },
             },
         );
         removed

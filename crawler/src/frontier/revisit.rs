@@ -83,8 +83,9 @@ pub(crate) struct LastVisit {
 pub(crate) struct VisitNote {
     pub kind: VisitKind,
     pub last: LastVisit,
-    /// The page has at least [`HUB_LINKS`] same-site links.
-    pub hub: bool,
+    /// The page has at least [`HUB_LINKS`] same-site links; `None` when the visit could not
+    /// tell (a 304 carries no page): the last visit's word stands.
+    pub hub: Option<bool>,
 }
 
 impl RevisitPolicy {

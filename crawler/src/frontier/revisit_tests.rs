@@ -63,7 +63,7 @@ fn note(kind: VisitKind, etag: &str, hash: &str, doc: &str) -> VisitNote {
             failures: 0,
             gone: false,
         },
-        hub: false,
+        hub: Some(false),
     }
 }
 
@@ -261,5 +261,34 @@ fn a_sitemap_lastmod_after_the_fetch_brings_the_revisit_forward() -> Result<()> 
     let job = take(&f).expect("brought forward");
     assert_eq!(job.url, url("http://e.example/a"));
     assert!(take(&f).is_none());
+    Ok(())
+}
+
+#[test]
+fn a_hub_stays_a_hub_through_a_304() -> Result<()> {
+    set_clock(7_000_000);
+    let dir = tempfile::tempdir()?;
+    let f = Frontier::open(&dir.path().join("crawl.redb"), limits())?;
+    f.enqueue(vec![leaf("http://h.example/hub")])?;
+    let job = take(&f).expect("a job");
+    // A hub: half the base interval of 40 s.
+    let hub_note = VisitNote {
+        hub: Some(true),
+        ..note(VisitKind::Changed, "e", "h", job.url.as_str())
+    };
+    f.note_visit(&job.url, hub_note);
+    f.mark_done(std::slice::from_ref(&job.url), clock())?;
+    set_clock(7_000_000 + 23);
+    let again = take(&f).expect("a hub comes after 18-22 s");
+    // A 304 says nothing of the links: still a hub, base doubled to 80 s, due after 36-44 s
+    // (a leaf would wait 72-88 s).
+    let not_modified = VisitNote {
+        hub: None,
+        ..note(VisitKind::Unchanged, "e", "h", again.url.as_str())
+    };
+    f.note_visit(&again.url, not_modified);
+    f.mark_done(std::slice::from_ref(&again.url), clock())?;
+    set_clock(clock() + 45);
+    assert!(take(&f).is_some(), "scheduled as the hub it is");
     Ok(())
 }

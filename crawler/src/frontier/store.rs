@@ -583,14 +583,16 @@ impl Store {
                         }
                     }
                     let interval = policy.next_base(prev.as_ref().map(|p| p.interval), note.kind);
-                    let delay =
-                        policy.delay(interval, note.kind, v.depth, note.hub, url, fetched_at);
+                    let hub = note
+                        .hub
+                        .unwrap_or_else(|| prev.as_ref().is_some_and(|p| p.hub));
+                    let delay = policy.delay(interval, note.kind, v.depth, hub, url, fetched_at);
                     let (visits, changes) = prev.as_ref().map_or((0, 0), |p| (p.visits, p.changes));
                     let record = RevisitRecord {
                         next_at: fetched_at.saturating_add(delay as i64),
                         interval,
                         depth: v.depth,
-                        hub: note.hub,
+                        hub,
                         scope: v.scope.clone(),
                         last: note.last.clone(),
                         visits: visits.saturating_add(1),
