@@ -252,18 +252,9 @@ impl Fetcher {
         G: FnMut(NormalizedUrl) -> F,
         F: Future<Output = Result<()>>,
     {
-        tokio::time::timeout(
-            self.config.request_timeout,
-            self.fetch_chain(
-                url,
-                self.config.max_body_bytes,
-                Overflow::Fail,
-                Some(validators),
-                gate,
-            ),
-        )
-        .await
-        .map_err(|_| Error::Timeout)?
+        let limit = self.config.max_body_bytes;
+        self.fetch_chain(url, limit, Overflow::Fail, Some(validators), gate)
+            .await
     }
 
     pub(crate) async fn fetch_limited<G, F>(
@@ -277,15 +268,32 @@ impl Fetcher {
         G: FnMut(NormalizedUrl) -> F,
         F: Future<Output = Result<()>>,
     {
+        self.fetch_chain(url, limit, overflow, None, gate).await
+    }
+
+    /// [`Fetcher::follow_chain`] within the configured deadline: the one place every fetch
+    /// gets its deadline.
+    async fn fetch_chain<G, F>(
+        &self,
+        url: &NormalizedUrl,
+        limit: usize,
+        overflow: Overflow,
+        validators: Option<&Validators>,
+        gate: G,
+    ) -> Result<FetchResult>
+    where
+        G: FnMut(NormalizedUrl) -> F,
+        F: Future<Output = Result<()>>,
+    {
         tokio::time::timeout(
             self.config.request_timeout,
-            self.fetch_chain(url, limit, overflow, None, gate),
+            self.follow_chain(url, limit, overflow, validators, gate),
         )
         .await
         .map_err(|_| Error::Timeout)?
     }
 
-    async fn fetch_chain<G, F>(
+    async fn follow_chain<G, F>(
         &self,
         url: &NormalizedUrl,
         limit: usize,
