@@ -2,7 +2,7 @@
 //! an unknown one, the size caps, the "cached text" link of every result, and hostile crawled
 //! markup shown as text, never run.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::checks::check_page;

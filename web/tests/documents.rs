@@ -1,7 +1,7 @@
 //! The machine-readable documents: the OpenSearch description, the RSS feed, `/metrics` and
 //! the static assets; and the checkers that read them, which must be able to fail.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -1,7 +1,7 @@
 //! The JSON API of the contract through `tower::ServiceExt::oneshot`: parameters, answers,
 //! and every error in the contract's shape.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};

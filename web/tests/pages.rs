@@ -1,7 +1,7 @@
 //! The server-rendered pages: structure and accessibility, results, pagination, empty and
 //! error states, escaping of crawled markup, the peer page.
 
-mod common;
+use crate::common;
 
 use axum::http::{StatusCode, header};
 use common::checks::{check_page, xml_texts};

@@ -2,7 +2,7 @@
 //! own links, forwarding headers believed only from `--trusted-proxy` addresses, and the `Host`
 //! check admitting the public URL's host.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

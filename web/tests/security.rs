@@ -1,7 +1,7 @@
 //! The defences of the HTTP layer: the `Host` check (DNS rebinding), security headers and no
 //! CORS, the per-client rate limit (on tokio's paused clock) and the seed form's CSRF token.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! `serve` over a real socket: raw HTTP/1.1 answers, the `Host` check, graceful shutdown.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1,7 +1,7 @@
 //! Score explanations: the `explain` parameter of the API, the results page's "why" link and
 //! the `/why` page (the explanation of the right hit, escaped; 404 and 400 pages).
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::checks::check_page;
