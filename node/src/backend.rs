@@ -117,6 +117,7 @@ impl Backend for NodeBackend {
             pages_unchanged: st.pages_unchanged,
             pages_removed: st.pages_removed,
             index_commits: self.indexing.commits(),
+            rss_bytes: crate::telemetry::resident_bytes().await.unwrap_or(0),
             uptime_s: self.started.elapsed().as_secs(),
         }
     }
@@ -185,6 +186,14 @@ impl Backend for NodeBackend {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect(),
+            rss_bytes: crate::telemetry::resident_bytes().await.unwrap_or(0),
+            query_rounds: self
+                .search
+                .queries_by_rounds()
+                .iter()
+                .enumerate()
+                .map(|(rounds, n)| (rounds.to_string(), *n))
+                .collect(),
             peers_connected: self.connected_peers().await,
             bytes_sent,
             bytes_received,

@@ -40,6 +40,7 @@ mod parent_watch;
 mod replication;
 mod routing;
 mod search;
+mod shares;
 mod start;
 mod stats_check;
 mod store;

@@ -6,9 +6,11 @@
 //! Two phases as in Quickwit/Stract: a statistics round (`/peersearch/stats/1.0.0`) and a
 //! search round (`/peersearch/search/1.0.0`) that carries the merged statistics, so every leaf
 //! scores as one central index would. Each peer counts only the documents of the sites it is
-//! the primary of, so a document held by R owners counts once. Statistics cached for a query
-//! (for [`STATS_TTL`]) let the two rounds run at once; the answer stands only if the fresh
-//! statistics equal the cached ones. Leaf answers are checked by the network layer (sizes,
+//! the primary of, so a document held by R owners counts once. The root caches every peer's
+//! share per term ([`crate::shares`]): a query whose terms are all cached skips the
+//! statistics round, and since each leaf sends its current share with its answer, the root
+//! searches again when the statistics changed, so a cached share never makes a score stale.
+//! Leaf answers are checked by the network layer (sizes,
 //! counts, finite scores: [`wire::validate_search_answer`]), then here: each hit comes with
 //! its score evidence, and the root recomputes every score from it with the statistics it
 //! sent ([`verify_answer`]); an answer with one score that does not match is dropped and its
@@ -20,10 +22,12 @@ use crate::error::Result;
 use crate::indexing::Indexing;
 use crate::net::{self, wire};
 use crate::routing::{OWNER_SLACK, Placement, Routing};
+use crate::shares::ShareCache;
 use libp2p::PeerId;
 use peersearch_indexer::{Hit, SearchResults, TermStats};
 use peersearch_web::api::{ApiHit, PeerCounts, Scope, SearchParams, SearchResponse};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
@@ -37,10 +41,6 @@ pub const MAX_LEAF_TOP_K: usize =
 pub fn leaf_top_k(top_k: u32) -> usize {
     (top_k as usize).min(MAX_LEAF_TOP_K)
 }
-
-/// How long merged statistics of a query are kept to search with while the fresh ones are
-/// gathered (an answer made with them stands only if the fresh ones are equal).
-pub const STATS_TTL: Duration = Duration::from_secs(30);
 
 /// At most this many peers are asked per query (DESIGN.md: "all known peers up to a fan-out
 /// cap"); beyond it the network needs query routing.
@@ -104,32 +104,6 @@ pub fn merge(answers: Vec<LeafAnswer>, offset: usize, limit: usize) -> Vec<Merge
     all.into_iter().skip(offset).take(limit).collect()
 }
 
-/// A small cache of merged statistics per query text.
-#[derive(Debug, Default)]
-pub struct StatsCache {
-    entries: HashMap<String, (Instant, usize, TermStats)>,
-}
-
-impl StatsCache {
-    /// Cached stats for `query` gathered from `peers` peers, if fresh.
-    pub fn get(&self, query: &str, peers: usize) -> Option<TermStats> {
-        let (at, n, stats) = self.entries.get(query)?;
-        (at.elapsed() < STATS_TTL && *n == peers).then(|| stats.clone())
-    }
-    /// Remember stats (bounded: old entries are dropped first).
-    pub fn put(&mut self, query: &str, peers: usize, stats: TermStats) {
-        if self.entries.len() >= 1024 {
-            self.entries
-                .retain(|_, (at, _, _)| at.elapsed() < STATS_TTL);
-            if self.entries.len() >= 1024 {
-                self.entries.clear();
-            }
-        }
-        self.entries
-            .insert(query.to_string(), (Instant::now(), peers, stats));
-    }
-}
-
 /// The outcome of a fan-out to remote peers.
 #[derive(Debug, Clone, Default)]
 struct FanoutResult {
@@ -137,20 +111,18 @@ struct FanoutResult {
     answers: Vec<LeafAnswer>,
     /// Peers that failed, timed out or sent invalid answers.
     failed: usize,
+    /// The statistics share each answering peer sent with its answer (`None`: it sent none).
+    shares: Vec<(PeerId, Option<TermStats>)>,
 }
 
-/// Gather statistics from `peers` (the local stats are given) within `deadline`.
-/// Peers that do not answer in time are left out of the statistics; their absence only
-/// shifts scores slightly, it never blocks the query. Every share is checked first
-/// ([`crate::stats_check`]): a false one is left out and its peer gets a misbehaviour point,
-/// an outsized one is left out.
-async fn gather_stats(
+/// The statistics round: ask `peers` for their shares of `query` (those that do not answer
+/// within the round's share of `deadline` are left out).
+async fn ask_stats(
     client: &net::Client,
     peers: &[PeerId],
     query: &str,
-    local: TermStats,
     deadline: Duration,
-) -> TermStats {
+) -> Vec<(PeerId, TermStats)> {
     let budget = deadline.mul_f64(STATS_SHARE);
     let calls = peers.iter().map(|p| {
         let client = client.clone();
@@ -167,15 +139,44 @@ async fn gather_stats(
             Err(e) => debug!(peer = %p, error = %e, "stats round: peer left out"),
         }
     }
-    let screened = crate::stats_check::screen(&local, shares);
+    shares
+}
+
+/// The shares of `peers` in `shares`, in the order of `peers`.
+fn shares_of(peers: &[PeerId], shares: &HashMap<PeerId, TermStats>) -> Vec<(PeerId, TermStats)> {
+    peers
+        .iter()
+        .filter_map(|p| shares.get(p).map(|s| (*p, s.clone())))
+        .collect()
+}
+
+/// Screen the shares (`crate::stats_check`) and add up what passes with the root's own. The
+/// peers of `fresh` (whose shares arrived for this query) get a misbehaviour point for a
+/// share that cannot be true, one per query: those in `reported` already have theirs, and
+/// the ones given a point now are added to it. A cached share that no longer fits is only
+/// left out.
+async fn screen_and_merge(
+    client: &net::Client,
+    local: &TermStats,
+    shares: Vec<(PeerId, TermStats)>,
+    fresh: &HashSet<PeerId>,
+    reported: &mut HashSet<PeerId>,
+) -> TermStats {
+    let screened = crate::stats_check::screen(local, shares);
     for (p, why) in &screened.refused {
-        warn!(peer = %p, why, "statistics refused");
-        let _ = client.report_misbehaviour(*p).await;
+        if fresh.contains(p) {
+            warn!(peer = %p, why, "statistics refused");
+            if reported.insert(*p) {
+                let _ = client.report_misbehaviour(*p).await;
+            }
+        } else {
+            debug!(peer = %p, why, "cached statistics left out");
+        }
     }
     for (p, why) in &screened.outsized {
         warn!(peer = %p, why, "statistics left out: outsized share");
     }
-    crate::stats_check::merge(local, &screened)
+    crate::stats_check::merge(local.clone(), &screened)
 }
 
 /// Send the search round to `peers` and collect their answers until `deadline`. Every
@@ -223,11 +224,14 @@ async fn fan_out(
     };
     for (p, resp, verdict) in checked {
         match verdict {
-            Ok(()) => out.answers.push(LeafAnswer {
-                peer: p.to_string(),
-                hits: resp.hits,
-                total_matches: resp.total_matches,
-            }),
+            Ok(()) => {
+                out.shares.push((p, resp.share));
+                out.answers.push(LeafAnswer {
+                    peer: p.to_string(),
+                    hits: resp.hits,
+                    total_matches: resp.total_matches,
+                });
+            }
             Err(why) => {
                 warn!(peer = %p, why, "leaf answer refused: a score its evidence does not give");
                 out.failed += 1;
@@ -326,6 +330,7 @@ fn respond(
         },
         partial: failed > 0,
         total_hits,
+        rounds: 0,
     }
 }
 
@@ -335,7 +340,9 @@ pub struct Search {
     net: net::Client,
     indexing: Indexing,
     routing: Routing,
-    stats_cache: Arc<Mutex<StatsCache>>,
+    shares: Arc<Mutex<ShareCache>>,
+    /// Network queries answered, by the rounds they took (0, 1, 2, 3).
+    rounds: Arc<[AtomicU64; 4]>,
     #[cfg(feature = "test-hooks")]
     hooks: crate::net::hooks::Hooks,
 }
@@ -353,10 +360,16 @@ impl Search {
             net,
             indexing,
             routing,
-            stats_cache: Arc::default(),
+            shares: Arc::default(),
+            rounds: Arc::default(),
             #[cfg(feature = "test-hooks")]
             hooks: crate::net::hooks::Hooks::from_env(),
         }
+    }
+
+    /// Network queries answered so far, by the rounds of requests they took (index 0 to 3).
+    pub fn queries_by_rounds(&self) -> [u64; 4] {
+        std::array::from_fn(|i| self.rounds[i].load(Ordering::Relaxed))
     }
 
     /// Answer an API search: the local shard only, or the network as its root.
@@ -364,7 +377,7 @@ impl Search {
         let started = Instant::now();
         let top_k = p.offset + p.limit;
         let me = self.net.local_peer_id().to_string();
-        let (answers, queried, failed, stats) = match p.scope {
+        let (answers, queried, failed, stats, rounds) = match p.scope {
             // Explained with the shard's own statistics, which are what it scores with.
             Scope::Local if p.explain => {
                 let stats = self.indexing.term_stats(p.q.clone()).await?;
@@ -372,87 +385,161 @@ impl Search {
                     .indexing
                     .search(p.q.clone(), top_k, Some(stats.clone()), true)
                     .await?;
-                (vec![LeafAnswer::new(me, r)], 1, 0, Some(stats))
+                (vec![LeafAnswer::new(me, r)], 1, 0, Some(stats), 0)
             }
             Scope::Local => {
                 let r = self
                     .indexing
                     .search(p.q.clone(), top_k, None, false)
                     .await?;
-                (vec![LeafAnswer::new(me, r)], 1, 0, None)
+                (vec![LeafAnswer::new(me, r)], 1, 0, None, 0)
             }
             Scope::Network => {
-                let (answers, queried, failed, stats) = self.root(&p, top_k).await?;
-                (answers, queried, failed, Some(stats))
+                let (answers, queried, failed, stats, rounds) = self.root(&p, top_k).await?;
+                self.rounds[(rounds as usize).min(3)].fetch_add(1, Ordering::Relaxed);
+                (answers, queried, failed, Some(stats), rounds)
             }
         };
         let explain = stats.as_ref().filter(|_| p.explain);
-        Ok(respond(
+        let mut response = respond(
             p.q, answers, queried, failed, p.offset, p.limit, explain, started,
-        ))
+        );
+        response.rounds = rounds;
+        Ok(response)
     }
 
-    /// The root: statistics round, then the search round to every peer and the local leaf.
+    /// The root: the query's statistics, then the search round to every peer and the local
+    /// leaf. Returns the answers, the peers queried and failed, the statistics the answers
+    /// were scored with, and the rounds of requests it took.
     ///
-    /// With statistics cached for the query, the statistics round runs beside a search round
-    /// that uses the cached ones: when the fresh statistics equal them (nothing the query
-    /// touches changed), that answer stands and the query took one round trip; otherwise
-    /// the search runs again with the fresh ones. Either way the scores are those of the
-    /// statistics as they are now, never of a stale cache.
+    /// The statistics are the root's own share (always fresh) plus each peer's share, from
+    /// the [`ShareCache`] where it holds every term of the query, otherwise from a
+    /// statistics round to the peers it lacks. With everything cached the query costs the
+    /// search round alone. Every leaf sends its current share with its answer: when a share
+    /// changed and the merged statistics with it, the root searches once more with the
+    /// current ones, so the scores are always those of the statistics as they are now (or,
+    /// when they change again during that second round, as they were a round earlier).
     async fn root(
         &self,
         p: &SearchParams,
         top_k: usize,
-    ) -> Result<(Vec<LeafAnswer>, usize, usize, TermStats)> {
+    ) -> Result<(Vec<LeafAnswer>, usize, usize, TermStats, u32)> {
         let deadline = Duration::from_millis(p.timeout_ms);
         let started = Instant::now();
         let mut peers = self.net.live_peers().await.unwrap_or_default();
         peers.truncate(MAX_FANOUT);
-        let cached = self
-            .stats_cache
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&p.q, peers.len()));
-        let fresh_stats = async {
-            let local = self.counted_stats(p.q.clone()).await?;
-            Ok::<_, crate::error::Error>(
-                gather_stats(&self.net, &peers, &p.q, local, deadline).await,
-            )
-        };
-        let (stats, fan) = match cached {
-            Some(cached) => {
-                let (fresh, speculative) = tokio::join!(
-                    fresh_stats,
-                    self.search_round(&p.q, top_k, &peers, cached.clone(), deadline)
-                );
-                let fresh = fresh?;
-                if fresh == cached {
-                    (fresh, speculative?)
-                } else {
-                    debug!(
-                        query = p.q,
-                        "statistics changed since cached; searching again"
-                    );
-                    let remaining = deadline.saturating_sub(started.elapsed());
-                    let fan = self
-                        .search_round(&p.q, top_k, &peers, fresh.clone(), remaining)
-                        .await?;
-                    (fresh, fan)
+        let local = self.counted_stats(p.q.clone()).await?;
+        let mut used: HashMap<PeerId, TermStats> = HashMap::new();
+        let mut missing = Vec::new();
+        if let Ok(mut cache) = self.shares.lock() {
+            cache.retain_peers(&peers);
+            let now = Instant::now();
+            for peer in &peers {
+                match cache.share(peer, &local, now) {
+                    Some(share) => {
+                        used.insert(*peer, share);
+                    }
+                    None => missing.push(*peer),
                 }
             }
-            None => {
-                let fresh = fresh_stats.await?;
-                let remaining = deadline.saturating_sub(started.elapsed());
-                let fan = self
-                    .search_round(&p.q, top_k, &peers, fresh.clone(), remaining)
-                    .await?;
-                (fresh, fan)
-            }
-        };
-        if let Ok(mut c) = self.stats_cache.lock() {
-            c.put(&p.q, peers.len(), stats.clone());
         }
-        Ok((fan.answers, peers.len() + 1, fan.failed, stats))
+        let mut rounds = u32::from(!peers.is_empty());
+        let mut fresh: HashSet<PeerId> = HashSet::new();
+        if !missing.is_empty() {
+            rounds += 1;
+            let asked = ask_stats(&self.net, &missing, &p.q, deadline).await;
+            let now = Instant::now();
+            if let Ok(mut cache) = self.shares.lock() {
+                for (peer, share) in &asked {
+                    if crate::stats_check::check_share(&local, share).is_ok() {
+                        cache.put(*peer, share, now);
+                    }
+                }
+            }
+            for (peer, share) in asked {
+                fresh.insert(peer);
+                used.insert(peer, share);
+            }
+        }
+        let mut reported = HashSet::new();
+        let stats = screen_and_merge(
+            &self.net,
+            &local,
+            shares_of(&peers, &used),
+            &fresh,
+            &mut reported,
+        )
+        .await;
+        let remaining = deadline.saturating_sub(started.elapsed());
+        let fan = self
+            .search_round(&p.q, top_k, &peers, stats.clone(), remaining)
+            .await?;
+        // What the leaves say their shares are now.
+        let current = self.take_shares(&local, &fan.shares, &used);
+        let fresh: HashSet<PeerId> = fan
+            .shares
+            .iter()
+            .filter(|(_, share)| share.is_some())
+            .map(|(peer, _)| *peer)
+            .collect();
+        let now_stats = screen_and_merge(
+            &self.net,
+            &local,
+            shares_of(&peers, &current),
+            &fresh,
+            &mut reported,
+        )
+        .await;
+        if now_stats == stats {
+            return Ok((fan.answers, peers.len() + 1, fan.failed, stats, rounds));
+        }
+        debug!(
+            query = p.q,
+            "statistics changed since they were gathered; searching again"
+        );
+        let remaining = deadline.saturating_sub(started.elapsed());
+        let fan = self
+            .search_round(&p.q, top_k, &peers, now_stats.clone(), remaining)
+            .await?;
+        self.take_shares(&local, &fan.shares, &current);
+        Ok((
+            fan.answers,
+            peers.len() + 1,
+            fan.failed,
+            now_stats,
+            rounds + 1,
+        ))
+    }
+
+    /// Take the shares the leaves sent with their answers into the cache, and return every
+    /// peer's share as it is now: what it sent, else what `before` held for it. A peer that
+    /// sent none is forgotten (the next query asks it in a statistics round); one whose share
+    /// cannot be true is forgotten and left out (its point comes from the screening).
+    fn take_shares(
+        &self,
+        local: &TermStats,
+        sent: &[(PeerId, Option<TermStats>)],
+        before: &HashMap<PeerId, TermStats>,
+    ) -> HashMap<PeerId, TermStats> {
+        let mut now_shares = before.clone();
+        let now = Instant::now();
+        let Ok(mut cache) = self.shares.lock() else {
+            return now_shares;
+        };
+        for (peer, share) in sent {
+            match share {
+                Some(share) => {
+                    if crate::stats_check::check_share(local, share).is_ok() {
+                        cache.put(*peer, share, now);
+                    } else {
+                        cache.forget(peer);
+                    }
+                    now_shares.insert(*peer, share.clone());
+                }
+                None => cache.forget(peer),
+            }
+        }
+        now_shares
     }
 
     /// One search round with `stats`: every peer of `peers` and the local leaf.
@@ -469,6 +556,7 @@ impl Search {
             top_k: top_k as u32,
             stats: Some(stats.clone()),
             evidence: true,
+            share: true,
         };
         // The local leaf's evidence is not checked, but it explains the local hits.
         let local = self
@@ -500,14 +588,30 @@ impl Search {
             return;
         }
         let top_k = leaf_top_k(request.top_k);
-        let resp = match self
-            .indexing
-            .search(request.query, top_k, request.stats, request.evidence)
-            .await
-        {
+        let share = async {
+            if request.share {
+                self.counted_stats(request.query.clone()).await.ok()
+            } else {
+                None
+            }
+        };
+        let search = self.indexing.search(
+            request.query.clone(),
+            top_k,
+            request.stats,
+            request.evidence,
+        );
+        let (share, found) = tokio::join!(share, search);
+        #[cfg(feature = "test-hooks")]
+        let share = share.map(|mut share| {
+            self.hooks.poison_stats(&mut share);
+            share
+        });
+        let resp = match found {
             Ok(r) => wire::SearchResponse {
                 hits: r.hits,
                 total_matches: r.total_matches,
+                share,
             },
             Err(e) => {
                 debug!(error = %e, "leaf search failed");
@@ -670,18 +774,5 @@ mod tests {
             (3, 2, 1)
         );
         assert!(r.partial);
-    }
-
-    #[test]
-    fn stats_cache_expires_by_peer_count() {
-        let mut c = StatsCache::default();
-        let s = TermStats {
-            num_docs: 5,
-            ..TermStats::default()
-        };
-        c.put("q", 3, s.clone());
-        assert_eq!(c.get("q", 3), Some(s));
-        assert_eq!(c.get("q", 4), None, "a changed peer set gathers again");
-        assert_eq!(c.get("other", 3), None);
     }
 }

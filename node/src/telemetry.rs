@@ -117,3 +117,41 @@ mod tests {
         assert_eq!(p[0].at_unix, 5, "the oldest went first");
     }
 }
+
+/// This process's resident set size in bytes (`VmRSS` of `/proc/self/status`), where the
+/// system has procfs (Linux); `None` elsewhere.
+pub async fn resident_bytes() -> Option<u64> {
+    let status = tokio::fs::read_to_string("/proc/self/status").await.ok()?;
+    parse_vm_rss(&status)
+}
+
+/// `VmRSS` of a `/proc/<pid>/status` text, in bytes.
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let mut parts = line["VmRSS:".len()..].split_whitespace();
+    let n: u64 = parts.next()?.parse().ok()?;
+    match parts.next()? {
+        "kB" => n.checked_mul(1024),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod rss_tests {
+    use super::*;
+
+    #[test]
+    fn vm_rss_is_read_in_bytes_and_nonsense_is_none() {
+        let status = "Name:\tpeersearch\nVmPeak:\t  900 kB\nVmRSS:\t   65536 kB\nThreads:\t9\n";
+        assert_eq!(parse_vm_rss(status), Some(64 << 20));
+        assert_eq!(parse_vm_rss("VmRSS:\tlots kB\n"), None);
+        assert_eq!(parse_vm_rss("VmRSS:\t12 MB\n"), None);
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+    }
+
+    #[tokio::test]
+    async fn this_process_has_a_resident_size() {
+        let rss = resident_bytes().await.expect("procfs on this machine");
+        assert!(rss > 1 << 20, "{rss}");
+    }
+}

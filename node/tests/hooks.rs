@@ -48,6 +48,7 @@ async fn the_oversized_hook_sends_a_frame_over_the_cap_and_the_reader_refuses_it
             Ok(SearchResponse {
                 hits,
                 total_matches: 10_000,
+                share: None,
             }),
         )
         .await

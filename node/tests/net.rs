@@ -105,6 +105,7 @@ async fn serve(mut events: mpsc::Receiver<Event>, mode: Mode, me: PeerId) {
                             evidence: None,
                         }],
                         total_matches: 1,
+                        share: None,
                     });
                 }
             },
@@ -166,6 +167,7 @@ fn search(query: &str) -> SearchRequest {
         top_k: 10,
         stats: None,
         evidence: false,
+        share: false,
     }
 }
 
@@ -527,6 +529,7 @@ impl request_response::Codec for RogueCodec {
                 let resp: Result<SearchResponse, String> = Ok(SearchResponse {
                     hits,
                     total_matches: 10_000,
+                    share: None,
                 });
                 wire::encode_frame(resp, u64::from(u32::MAX)).await?
             }

@@ -13,7 +13,8 @@
 //! The corpus is `linked_sites(16, 60)`: 16 loopback sites of 61 pages, 976 documents, seeded
 //! with one home page and crawled by the reference peer and by every network.
 //!
-//! `cargo bench -p peersearch-node --bench network`
+//! `cargo bench -p peersearch-node --bench network` (`BENCH_SIZES=8` for some sizes of (b)
+//! only, `BENCH_SKIP_JOIN=1` to leave (d) out)
 
 mod common;
 
@@ -451,7 +452,7 @@ async fn run() -> anyhow::Result<()> {
 
     let mut sizes = Vec::new();
     let mut part_a = Vec::new();
-    for n in SIZES {
+    for n in bench_sizes()? {
         let root = tmp.path().join(format!("net{n}"));
         let peers = start_peers(&root, n, &[]).await?;
         let (crawl_s, docs) = crawl(&peers, &sites).await?;
@@ -577,6 +578,10 @@ async fn run() -> anyhow::Result<()> {
         &rows,
     );
 
+    if std::env::var_os("BENCH_SKIP_JOIN").is_some() {
+        drop(reference);
+        return Ok(());
+    }
     let rows = join(&tmp.path().join("join"), &sites, &logs).await?;
     print_table(
         &format!(
@@ -587,6 +592,21 @@ async fn run() -> anyhow::Result<()> {
     );
     drop(reference);
     Ok(())
+}
+
+/// The network sizes of (b): `BENCH_SIZES` (e.g. `8` or `4,8`), else [`SIZES`].
+fn bench_sizes() -> anyhow::Result<Vec<usize>> {
+    match std::env::var("BENCH_SIZES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("BENCH_SIZES {list:?}: {e}"))
+            })
+            .collect(),
+        Err(_) => Ok(SIZES.to_vec()),
+    }
 }
 
 fn main() -> anyhow::Result<()> {

@@ -48,6 +48,35 @@ async fn seed(p: &PeerProcess, sites: &[Server]) {
     assert_eq!(status, 202, "{body}");
 }
 
+/// Ask `peer` the queries of `orders` in turn (each a text it was not asked just before)
+/// until an answer takes one round; that query and answer. At most 40 tries, half a second
+/// apart.
+async fn until_one_round(peer: &PeerProcess, orders: &[String]) -> (String, Value) {
+    let mut last = Value::Null;
+    for q in orders.iter().cycle().take(40) {
+        let v = peer.search(q, "").await.unwrap();
+        if v["rounds"] == 1 {
+            return (q.clone(), v);
+        }
+        last = v;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("no query took one round in 40 tries; the last: {last}");
+}
+
+/// The URLs and scores of an answer, in order.
+fn scored(answer: &Value) -> Vec<(String, f64)> {
+    answer["hits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            let url = h["url"].as_str().unwrap_or_default().to_string();
+            (url, h["score"].as_f64().unwrap_or(f64::NAN))
+        })
+        .collect()
+}
+
 fn assert_fetched_once(logs: &[FetchLog]) {
     for (i, log) in logs.iter().enumerate() {
         assert!(
@@ -173,6 +202,51 @@ async fn network_splits_the_crawl_and_ranks_like_one_central_index() {
         let overlap = overlap_sum / qs.len() as f64;
         println!("R={r}: average top-10 overlap with the central index: {overlap:.3}");
         assert!(overlap >= 0.95, "R={r}: overlap {overlap:.3}");
+
+        // Statistics are cached per term, not per query: a query made of the words of two
+        // earlier ones, in an order never asked before, takes the search round alone once
+        // its terms are cached, and scores as with a statistics round. (Each try is a new
+        // order: late anchor votes can still move a statistic, which costs a round.)
+        let words: Vec<&str> = qs[2].split(' ').chain(qs[1].split(' ')).collect();
+        let order = |i: usize| {
+            let mut w = words.clone();
+            let n = w.len();
+            w.rotate_left(i % n);
+            if i / n % 2 == 1 {
+                w.reverse();
+            }
+            w.join(" ")
+        };
+        let orders: Vec<String> = (0..2 * words.len()).map(order).collect();
+        let (q, cached) = until_one_round(&peers[0], &orders).await;
+        // The same query to another root, whose first query of these terms gathers them.
+        let gathered = peers[1].search(&q, "").await.unwrap();
+        assert_ne!(gathered["rounds"], 1, "R={r}: {gathered}");
+        assert_eq!(scored(&cached), scored(&gathered), "R={r}: {q:?}");
+        // When the network's statistics change (a new site crawled), the root learns it
+        // from the shares the leaves send with their answers and searches again (or, if
+        // they expired meanwhile, gathers them first): two rounds or more, then one again,
+        // with the scores of the statistics as they are now.
+        let extra = Server::start(
+            fixture::PlainSite {
+                site: 7,
+                pages: 3,
+                home_links: String::new(),
+            }
+            .router(),
+        )
+        .await
+        .unwrap();
+        seed(&peers[0], std::slice::from_ref(&extra)).await;
+        wait_network_idle(&peers, Duration::from_secs(120))
+            .await
+            .unwrap();
+        let changed = peers[0].search(&q, "").await.unwrap();
+        let rounds = changed["rounds"].as_u64().unwrap_or(0);
+        assert!(rounds >= 2, "R={r}: statistics changed: {changed}");
+        let (q, cached) = until_one_round(&peers[0], &orders).await;
+        let gathered = peers[2].search(&q, "").await.unwrap();
+        assert_eq!(scored(&cached), scored(&gathered), "R={r}: {q:?}");
     }
 }
 

@@ -80,6 +80,12 @@ pub struct SearchResponse {
     /// Total matching documents as far as known (an estimate across peers; may count replicas).
     #[serde(default)]
     pub total_hits: u64,
+    /// Rounds of requests to other peers the answer took: 0 for `scope=local` or a peer
+    /// alone; 1 when the statistics of every term of the query were cached and still
+    /// current (the search round only); 2 with a statistics round first, or a second search
+    /// round because statistics changed; 3 with both.
+    #[serde(default)]
+    pub rounds: u32,
 }
 
 /// One refused seed URL.
@@ -170,6 +176,9 @@ pub struct StatusResponse {
     /// revisits that found nothing new) makes none.
     #[serde(default)]
     pub index_commits: u64,
+    /// The peer process's resident memory in bytes (0 where the system does not tell).
+    #[serde(default)]
+    pub rss_bytes: u64,
     /// Seconds since start.
     pub uptime_s: u64,
 }
@@ -247,6 +256,13 @@ pub struct MetricsSnapshot {
     /// revisit, failures included).
     #[serde(default)]
     pub revisits: BTreeMap<String, u64>,
+    /// The peer process's resident memory in bytes (0 where the system does not tell).
+    #[serde(default)]
+    pub rss_bytes: u64,
+    /// Network queries this peer answered as root, by the rounds of requests they took
+    /// (`"0"` to `"3"`, as `rounds` in the search answer).
+    #[serde(default)]
+    pub query_rounds: BTreeMap<String, u64>,
     /// Connected peers.
     pub peers_connected: usize,
     /// Bytes sent per protocol name.

@@ -117,7 +117,21 @@ impl HttpMetrics {
                 *n,
             );
         }
-        let gauges: [(&str, &str, u64); 5] = [
+        family(
+            &mut out,
+            "peersearch_network_queries_total",
+            "counter",
+            "Network queries answered as root, by the rounds of requests to other peers they took.",
+        );
+        for (rounds, n) in &node.query_rounds {
+            sample(
+                &mut out,
+                "peersearch_network_queries_total",
+                &[("rounds", rounds)],
+                *n,
+            );
+        }
+        let gauges: [(&str, &str, u64); 6] = [
             (
                 "peersearch_revisits_due",
                 "Revisits whose time has come, waiting for their host.",
@@ -142,6 +156,11 @@ impl HttpMetrics {
                 "peersearch_peers_connected",
                 "Connected peers.",
                 node.peers_connected as u64,
+            ),
+            (
+                "process_resident_memory_bytes",
+                "Resident memory of the peer process in bytes (0 where the system does not tell).",
+                node.rss_bytes,
             ),
         ];
         for (name, help, value) in gauges {

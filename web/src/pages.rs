@@ -756,6 +756,7 @@ mod tests {
             peers: Default::default(),
             partial: false,
             total_hits: 45,
+            rounds: 0,
         };
         let nav = pagination(&params, &response);
         assert!(

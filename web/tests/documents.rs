@@ -102,6 +102,11 @@ async fn metrics_are_valid_prometheus_text() {
     assert_eq!(find("peersearch_index_bytes", &[]), 99_000.0);
     assert_eq!(find("peersearch_frontier_size", &[]), 56.0);
     assert_eq!(find("peersearch_peers_connected", &[]), 2.0);
+    assert_eq!(find("process_resident_memory_bytes", &[]), 67_108_864.0);
+    assert_eq!(
+        find("peersearch_network_queries_total", &[("rounds", "1")]),
+        40.0
+    );
     assert_eq!(
         find(
             "peersearch_p2p_bytes_sent_total",

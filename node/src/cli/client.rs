@@ -391,6 +391,13 @@ pub fn render_status(s: &StatusResponse) -> String {
         "crawl       {crawl}; {} pages crawled, {} failed",
         s.pages_crawled, s.pages_failed
     );
+    if s.rss_bytes > 0 {
+        let _ = writeln!(
+            out,
+            "memory      {:.1} MiB resident",
+            s.rss_bytes as f64 / 1048576.0
+        );
+    }
     let _ = writeln!(out, "uptime      {} s", s.uptime_s);
     out
 }
@@ -420,6 +427,7 @@ mod tests {
             },
             partial: true,
             total_hits: 1,
+            rounds: 0,
         };
         let plain = render_results(&resp, 0, false, false);
         assert!(plain.contains("1. The Rust Book"), "{plain}");
@@ -449,6 +457,7 @@ mod tests {
             },
             partial: false,
             total_hits: 1,
+            rounds: 0,
         }
     }
 

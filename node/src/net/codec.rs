@@ -316,6 +316,7 @@ mod tests {
             top_k: 10,
             stats: Some(TermStats::default()),
             evidence: true,
+            share: true,
         };
         let mut buf = Vec::new();
         c.write_request(&SEARCH_PROTOCOL, &mut buf, req.clone())
@@ -331,6 +332,7 @@ mod tests {
         let resp: Reply<SearchResponse> = Ok(SearchResponse {
             hits: vec![hit(1)],
             total_matches: 7,
+            share: Some(TermStats::default()),
         });
         let mut buf = Vec::new();
         c.write_response(&SEARCH_PROTOCOL, &mut buf, resp.clone())
@@ -429,6 +431,7 @@ mod tests {
         let resp: Reply<SearchResponse> = Ok(SearchResponse {
             hits: (0..100).map(hit).collect(),
             total_matches: 100,
+            share: None,
         });
         let mut buf = Vec::new();
         let err = c

@@ -126,6 +126,7 @@ impl Hooks {
         Some(wire::SearchResponse {
             hits,
             total_matches: 10_000,
+            share: None,
         })
     }
 }
@@ -334,6 +335,7 @@ pub async fn flood_queries(net: super::Client, stop: tokio_util::sync::Cancellat
                         top_k: 10,
                         stats: None,
                         evidence: true,
+                        share: false,
                     };
                     match net
                         .search_unbounded(peer, request, Duration::from_secs(10))
@@ -565,6 +567,7 @@ mod tests {
             top_k: 10,
             stats: Some(stats.clone()),
             evidence: true,
+            share: false,
         };
         let request = wire::encode_frame(request, u64::MAX).await.unwrap();
         assert!(request.len() as u64 > wire::SEARCH_LIMITS.request);
@@ -584,6 +587,7 @@ mod tests {
         let honest = wire::SearchResponse {
             hits: vec![hit("http://a/", 2.0), hit("http://b/", 1.0)],
             total_matches: 2,
+            share: None,
         };
         let mut resp = honest.clone();
         hooks(Misbehave::PoisonStats).poison_answer(&mut resp);

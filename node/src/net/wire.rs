@@ -97,6 +97,11 @@ pub struct SearchRequest {
     /// can recompute every score with the statistics it sent.
     #[serde(default)]
     pub evidence: bool,
+    /// Send the leaf's share of the query's statistics with the answer (what a statistics
+    /// request would get), so that the root can tell whether the statistics it searched
+    /// with are still the network's without a statistics round of its own.
+    #[serde(default)]
+    pub share: bool,
 }
 
 /// A leaf's answer to a [`SearchRequest`].
@@ -106,6 +111,9 @@ pub struct SearchResponse {
     pub hits: Vec<Hit>,
     /// How many documents of the leaf's shard matched.
     pub total_matches: u64,
+    /// The leaf's share of the query's statistics, when the request asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<TermStats>,
 }
 
 /// Ask a peer for the statistics of the terms of a query on its shard.
@@ -346,6 +354,7 @@ mod tests {
                 &SearchResponse {
                     hits,
                     total_matches: 0,
+                    share: None,
                 },
                 k,
             )

@@ -234,6 +234,7 @@ impl Backend for FakeBackend {
             },
             partial: self.partial,
             total_hits: self.total_hits,
+            rounds: 0,
         })
     }
 
@@ -283,6 +284,7 @@ impl Backend for FakeBackend {
             pages_unchanged: 170,
             pages_removed: 10,
             index_commits: 99,
+            rss_bytes: 64 << 20,
             uptime_s: 3725,
         }
     }
@@ -340,6 +342,8 @@ impl Backend for FakeBackend {
                 ("unchanged".into(), 170),
                 ("removed".into(), 10),
             ]),
+            rss_bytes: 64 << 20,
+            query_rounds: BTreeMap::from([("1".into(), 40), ("2".into(), 3)]),
             peers_connected: 2,
             bytes_sent: BTreeMap::from([("/peersearch/search/1.0.0".into(), 4096)]),
             bytes_received: BTreeMap::from([("/peersearch/search/1.0.0".into(), 8192)]),

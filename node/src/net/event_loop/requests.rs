@@ -198,6 +198,7 @@ mod tests {
             top_k: 10,
             stats: None,
             evidence: false,
+            share: false,
         };
         let err = codec()
             .write_request(&SEARCH_PROTOCOL, &mut Vec::new(), request)
