@@ -8,7 +8,9 @@
 //! - (c) p2p bytes per query of all peers together (search and stats protocols), from
 //!   `/metrics` before and after the batch;
 //! - (d) a peer joining a 7-peer network: the time until its document count stops growing,
-//!   and the replicate/digest traffic it caused.
+//!   and the replicate/digest traffic it caused;
+//! - (e) the measured queries twice to one root of the 8-peer network: the second pass finds
+//!   the terms of the first in the root's statistics cache (latency, rounds, stats bytes).
 //!
 //! The corpus is `linked_sites(16, 60)`: 16 loopback sites of 61 pages, 976 documents, seeded
 //! with one home page and crawled by the reference peer and by every network.
@@ -182,6 +184,8 @@ struct Series {
     lat: Vec<Duration>,
     partial: usize,
     tops: Vec<Vec<String>>,
+    /// Answers by the `rounds` they report (`-` for a peer too old to report it).
+    rounds: BTreeMap<String, usize>,
 }
 
 impl Series {
@@ -193,6 +197,7 @@ impl Series {
             lat: Vec::new(),
             partial: 0,
             tops: Vec::new(),
+            rounds: BTreeMap::new(),
         }
     }
 }
@@ -213,6 +218,8 @@ async fn run_series(
             if record {
                 s.lat.push(took);
                 s.partial += usize::from(v["partial"] == true);
+                let rounds = v["rounds"].as_u64().map_or("-".into(), |r| r.to_string());
+                *s.rounds.entry(rounds).or_default() += 1;
                 s.tops.push(
                     v["hits"]
                         .as_array()
@@ -250,6 +257,37 @@ struct SizeResult {
     stats_sent: u64,
     search_recv: u64,
     stats_recv: u64,
+}
+
+/// (e): `qs` twice to the first peer of `peers` alone, the rows of the table.
+async fn one_root(
+    client: &reqwest::Client,
+    peers: &[PeerProcess],
+    qs: &[String],
+) -> anyhow::Result<Vec<Vec<String>>> {
+    let mut rows = Vec::new();
+    for pass in 1..=2 {
+        let mut series = vec![Series::new("one root", &[&peers[0]], "network")];
+        let before = traffic(peers).await?;
+        run_series(client, &mut series, qs, true).await?;
+        let after = traffic(peers).await?;
+        let q = qs.len() as u64;
+        let x = Latency::of(&series[0].lat);
+        let rounds: Vec<String> = series[0]
+            .rounds
+            .iter()
+            .map(|(r, n)| format!("{r}: {n}"))
+            .collect();
+        rows.push(vec![
+            pass.to_string(),
+            ms(x.p50),
+            ms(x.p99),
+            rounds.join(", "),
+            (delta(&after, &before, STATS_PROTO).0 / q).to_string(),
+            (delta(&after, &before, SEARCH_PROTO).0 / q).to_string(),
+        ]);
+    }
+    Ok(rows)
 }
 
 /// (d): one more peer joins a crawled network of [`JOIN_BASE`].
@@ -452,6 +490,7 @@ async fn run() -> anyhow::Result<()> {
 
     let mut sizes = Vec::new();
     let mut part_a = Vec::new();
+    let mut part_e = Vec::new();
     for n in bench_sizes()? {
         let root = tmp.path().join(format!("net{n}"));
         let peers = start_peers(&root, n, &[]).await?;
@@ -487,6 +526,7 @@ async fn run() -> anyhow::Result<()> {
             stats_recv: stats.1 / q,
         });
         if n == 8 {
+            part_e = one_root(&client, &peers, measured).await?;
             let l = Latency::of(&local.lat);
             for s in &series {
                 let x = Latency::of(&s.lat);
@@ -499,6 +539,11 @@ async fn run() -> anyhow::Result<()> {
                     format!("{:.2}", x.p99.as_secs_f64() / l.p99.as_secs_f64()),
                     s.partial.to_string(),
                     format!("{}/{}", same_as(s, local), s.tops.len()),
+                    s.rounds
+                        .iter()
+                        .map(|(r, n)| format!("{r}: {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 ]);
             }
         }
@@ -520,6 +565,7 @@ async fn run() -> anyhow::Result<()> {
             "p99 / local",
             "partial",
             "same top 10 as local",
+            "answers by rounds",
         ],
         &part_a,
     );
@@ -578,6 +624,21 @@ async fn run() -> anyhow::Result<()> {
         &rows,
     );
 
+    print_table(
+        &format!(
+            "(e) the same {} queries twice to one root of the 8-peer network (its statistics cache holds the terms of the first pass in the second)",
+            measured.len()
+        ),
+        &[
+            "pass",
+            "p50 ms",
+            "p99 ms",
+            "answers by rounds",
+            "stats sent B/query",
+            "search sent B/query",
+        ],
+        &part_e,
+    );
     if std::env::var_os("BENCH_SKIP_JOIN").is_some() {
         drop(reference);
         return Ok(());
