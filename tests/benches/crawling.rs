@@ -29,6 +29,8 @@ const PAGES: usize = 99;
 const ROUNDS: usize = 3;
 /// Bound of one crawl of the whole fixture (a peer manages it in seconds).
 const CRAWL_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the peer idles after its crawl before its resident memory is read.
+const IDLE_FOR: Duration = Duration::from_secs(10);
 /// How often the peer's status is polled during its crawl.
 const POLL_EVERY: Duration = Duration::from_millis(50);
 
@@ -225,19 +227,24 @@ async fn peer_crawl(sites: &[Server], logs: &[FetchLog]) -> anyhow::Result<Outco
     let (pages, repeated) = fetched(logs);
     let secs = all_indexed.unwrap_or_else(|| t.elapsed().as_secs_f64());
     let rss = peer.peak_rss_kib().unwrap_or(0);
+    // What the peer keeps once the crawl is over: resident memory after IDLE_FOR idle.
+    tokio::time::sleep(IDLE_FOR).await;
+    let idle_rss = peer.rss_kib().unwrap_or(0);
     peer.kill9();
     Ok(Outcome {
         variant: "peer (fetch + extract + index), 32 in flight".into(),
         pages,
         secs,
         note: format!(
-            "all fetched at {} ({} pages/s), {} docs indexed at {:.2} s, {repeated} URLs fetched twice, {} failed, peak RSS {} MiB",
+            "all fetched at {} ({} pages/s), {} docs indexed at {:.2} s, {repeated} URLs fetched twice, {} failed, peak RSS {} MiB, RSS {} MiB after {} s idle",
             all_fetched.map_or("-".into(), |s| format!("{s:.2} s")),
             all_fetched.map_or("-".into(), |s| format!("{:.0}", pages as f64 / s)),
             last["docs_indexed"],
             secs,
             last["pages_failed"],
-            rss / 1024
+            rss / 1024,
+            idle_rss / 1024,
+            IDLE_FOR.as_secs()
         ),
     })
 }

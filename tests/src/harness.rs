@@ -348,9 +348,19 @@ impl PeerProcess {
 
     /// Peak resident memory (VmHWM) in KiB, read from /proc.
     pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.proc_status_kib("VmHWM:")
+    }
+
+    /// The peer's resident memory now, in KiB (`VmRSS` of `/proc/<pid>/status`), if known.
+    pub fn rss_kib(&self) -> Option<u64> {
+        self.proc_status_kib("VmRSS:")
+    }
+
+    /// A `kB` line of the peer's `/proc/<pid>/status`.
+    fn proc_status_kib(&self, key: &str) -> Option<u64> {
         let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
         s.lines()
-            .find(|l| l.starts_with("VmHWM:"))?
+            .find(|l| l.starts_with(key))?
             .split_whitespace()
             .nth(1)?
             .parse()
